@@ -1,0 +1,30 @@
+// Bundles each action (actions/<name>/main.ts) and the CLI (src/cli/index.ts) into
+// dist/<name>/index.js with esbuild. Entries are found by convention, so a new action
+// needs no change here. The bundles are committed; CI fails when they are stale.
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { build } from "esbuild";
+
+const entries = Object.fromEntries([
+  ...readdirSync("actions")
+    .filter((name) => existsSync(join("actions", name, "main.ts")))
+    .map((name) => [`${name}/index`, join("actions", name, "main.ts")]),
+  ["cli/index", "src/cli/index.ts"],
+]);
+
+rmSync("dist", { recursive: true, force: true });
+await build({
+  entryPoints: entries,
+  outdir: "dist",
+  bundle: true,
+  platform: "node",
+  // Node 20 and 24 both run this; the actions declare node24.
+  target: "node20",
+  format: "esm",
+  minify: true,
+  legalComments: "none",
+  // Some bundled CommonJS calls require(); give ESM a require for them.
+  banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+  logLevel: "warning",
+});
+console.log(`built ${Object.keys(entries).length} bundles: ${Object.keys(entries).join(", ")}`);

@@ -1,0 +1,109 @@
+"""python -m astrolens_moto --host 127.0.0.1 --port 4566 --registry-url http://127.0.0.1:5000
+
+Runs moto's server (all services on one port, as ``moto_server`` does) with the
+astrolens extensions installed, in the foreground until SIGTERM or SIGINT
+(both exit 0). Prints ``astrolens-moto listening on http://HOST:PORT`` on stdout
+once the socket accepts connections. A port in use exits 1 at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+
+DEFAULT_REGISTRY_URL = "http://127.0.0.1:5000"  # docker-registry's default port
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m astrolens_moto", description=__doc__.split("\n\n")[1])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4566)
+    p.add_argument(
+        "--registry-url",
+        default=os.environ.get("ASTROLENS_REGISTRY_URL", DEFAULT_REGISTRY_URL),
+        help="OCI registry standing in for ECR's data plane (env ASTROLENS_REGISTRY_URL; "
+        f"default {DEFAULT_REGISTRY_URL})",
+    )
+    return p.parse_args(argv)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before importing moto's server so a busy port fails fast and clearly.
+
+    (werkzeug would also notice, but prints its own text and calls sys.exit.)
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Allows a restart while old connections sit in TIME_WAIT; on Linux it does
+    # not allow two listeners on one port.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        why = "address already in use" if e.errno == errno.EADDRINUSE else e.strerror
+        print(f"astrolens-moto: cannot listen on {host}:{port}: {why}", file=sys.stderr)
+        sys.exit(1)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("astrolens-moto %(levelname)s %(name)s: %(message)s"))
+    ext_log = logging.getLogger("astrolens_moto")
+    ext_log.addHandler(handler)
+    ext_log.setLevel(logging.INFO)
+    ext_log.propagate = False
+
+    sock = _listen(args.host, args.port)
+    # moto builds some URLs (S3, SQS queue URLs, ...) from MOTO_PORT, as moto_server sets it.
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+
+    import astrolens_moto
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    astrolens_moto.install(registry_url=args.registry_url)
+    ext_log.info("registry %s", args.registry_url)
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(
+        args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler, fd=sock.fileno()
+    )
+    sock.close()  # werkzeug dup()ed the descriptor
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    serving = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+    serving.start()
+    # The socket has been listening since _listen(); connections queue until
+    # serve_forever accepts them, so this line is true when printed.
+    print(f"astrolens-moto listening on http://{args.host}:{args.port}", flush=True)
+
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()  # waits for serve_forever to return
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

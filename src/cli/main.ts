@@ -1,0 +1,151 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ECRClient } from "@aws-sdk/client-ecr";
+import { createClient } from "../aws/clients.js";
+import { ConfigurationError, errorMessage } from "../errors.js";
+import { createConsoleLogger, type Logger } from "../gh/logger.js";
+import { parseImageReference, promoteImage } from "../image/promote.js";
+import { evaluateScan } from "../image/scan-policy.js";
+import { type PolicySettings, readPolicyFile, resolveScanPolicy } from "../image/scan-policy-file.js";
+import { formatVerdictForConsole } from "../image/scan-summary.js";
+import { parseTrivyReport } from "../image/trivy-report.js";
+import { readLocalEnv } from "../local/env-file.js";
+import { localPaths } from "../local/paths.js";
+import { localDown, localStatus, localUp } from "../local/stack.js";
+import { TOOLKIT_VERSION } from "../version.js";
+import { runRelease } from "./release.js";
+
+const USAGE = `astrolens-release ${TOOLKIT_VERSION} — release the AstroLens inference service
+
+Usage:
+  astrolens-release local up | down | status     start, stop or show the local AWS
+  astrolens-release release --env local [--summary FILE]
+                                                 build -> scan -> push against the local AWS
+  astrolens-release scan --report FILE [--policy FILE] [--waivers FILE] [--json]
+                                                 apply the scan policy to a Trivy JSON report
+                                                 (exit 1 when the gate fails)
+  astrolens-release promote --source URI@DIGEST --to REPOSITORY --tag TAG [--tag TAG]
+                                                 copy an image by digest, unchanged
+
+Options:
+  --debug      log every command and AWS detail
+  --help       this text
+`;
+
+/** Runs the CLI; returns the exit status (0 ok, 1 gate failed or error, 2 usage). */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const debug = rest.includes("--debug");
+  const logger = createConsoleLogger({ debug });
+  const args = rest.filter((arg) => arg !== "--debug");
+  try {
+    switch (command) {
+      case "local":
+        return await localCommand(args, logger);
+      case "release":
+        return await releaseCommand(args, logger);
+      case "scan":
+        return await scanCommand(args);
+      case "promote":
+        return await promoteCommand(args, logger);
+      case "--version":
+        process.stdout.write(`${TOOLKIT_VERSION}\n`);
+        return 0;
+      case undefined:
+      case "help":
+      case "--help":
+        process.stdout.write(USAGE);
+        return command ? 0 : 2;
+      default:
+        logger.error(`unknown command "${command}": run astrolens-release --help`);
+        return 2;
+    }
+  } catch (err) {
+    logger.error(`astrolens-release ${command ?? ""}: ${errorMessage(err)}`);
+    if (debug && err instanceof Error && err.stack) logger.debug(err.stack);
+    return 1;
+  }
+}
+
+async function localCommand(args: string[], logger: Logger): Promise<number> {
+  const [verb] = args;
+  if (verb === "up") await localUp(logger);
+  else if (verb === "down") await localDown(logger);
+  else if (verb === "status") {
+    for (const service of localStatus()) {
+      process.stdout.write(
+        `${service.name.padEnd(9)} ${service.state.padEnd(15)} ${service.url}${service.pid ? ` (pid ${service.pid})` : ""}\n`,
+      );
+    }
+  } else throw new ConfigurationError(`"local ${verb ?? ""}": expected local up, local down or local status`);
+  return 0;
+}
+
+async function releaseCommand(args: string[], logger: Logger): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { env: { type: "string" }, repository: { type: "string" }, summary: { type: "string" } },
+  });
+  if (!values.env) throw new ConfigurationError("--env is required: astrolens-release release --env local");
+  const outcome = await runRelease({ env: values.env, repository: values.repository, logger });
+  if (values.summary) writeFileSync(values.summary, outcome.summary.toMarkdown());
+  process.stdout.write(`\n${formatVerdictForConsole(outcome.scan.verdict)}\n`);
+  process.stdout.write(`\nreleased ${outcome.pushed.imageUri}\n`);
+  process.stdout.write(
+    `stages: ${outcome.timings.map((t) => `${t.stage} ${t.seconds.toFixed(1)} s`).join(", ")}\n${outcome.digest}\n`,
+  );
+  return 0;
+}
+
+async function scanCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      report: { type: "string" },
+      policy: { type: "string" },
+      waivers: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  if (!values.report) throw new ConfigurationError("--report is required: the path of a Trivy JSON report");
+  const settings: PolicySettings = values.policy ? readPolicyFile(values.policy) : {};
+  if (values.waivers) settings.waiversFile = values.waivers;
+  let text: string;
+  try {
+    text = readFileSync(values.report, "utf8");
+  } catch {
+    throw new ConfigurationError(
+      `--report: ${values.report} cannot be read; give the path of a Trivy JSON report`,
+    );
+  }
+  const verdict = evaluateScan(parseTrivyReport(text, values.report), await resolveScanPolicy(settings));
+  process.stdout.write(
+    values.json ? `${JSON.stringify(verdict, null, 2)}\n` : `${formatVerdictForConsole(verdict)}\n`,
+  );
+  return verdict.passed ? 0 : 1;
+}
+
+async function promoteCommand(args: string[], logger: Logger): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      source: { type: "string" },
+      to: { type: "string" },
+      tag: { type: "string", multiple: true },
+    },
+  });
+  if (!values.source || !values.to) throw new ConfigurationError("--source and --to are required");
+  // The CLI promotes within the local AWS; between accounts, use the promote-image action.
+  Object.assign(process.env, readLocalEnv(localPaths().envFile));
+  const ecr = createClient(ECRClient);
+  const promoted = await promoteImage({
+    source: parseImageReference(values.source, "source"),
+    sourceEcr: ecr,
+    destinationEcr: ecr,
+    destinationRepository: values.to,
+    tags: values.tag ?? [],
+    logger,
+  });
+  process.stdout.write(`${promoted.imageUri}\n`);
+  return 0;
+}
