@@ -136,8 +136,9 @@ export function readBuiltImage(outputDir: string): BuiltImage {
 /** Docker with buildx where a daemon answers; otherwise buildah, which needs no daemon. */
 async function detectBuilder(logger: Logger): Promise<"buildah" | "docker"> {
   try {
-    await runCommand("docker", ["buildx", "inspect", "--bootstrap"], { logger });
+    // `docker info` needs the daemon; the client alone (as on this kind of machine) fails it.
     await runCommand("docker", ["info", "--format", "{{.ServerVersion}}"], { logger });
+    await runCommand("docker", ["buildx", "version"], { logger });
     return "docker";
   } catch {
     logger.debug("no Docker daemon with buildx: building with buildah");

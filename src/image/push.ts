@@ -53,14 +53,14 @@ export async function pushImage(options: PushOptions): Promise<PushedImage> {
     );
   }
   const tags = options.tags.map((tag) => validateTag(tag, "tags"));
-  const manifestBytes = readManifest(options.imageDir);
-  const digest = `sha256:${createHash("sha256").update(manifestBytes).digest("hex")}`;
-  const mediaType = (JSON.parse(manifestBytes.toString("utf8")) as { mediaType?: string }).mediaType ?? "";
   if (options.scanVerdict !== "pass") {
     throw new ConfigurationError(
       `input "scan-verdict": the scan verdict is "${options.scanVerdict || "(none)"}", and only an image whose scan passed is pushed; fix the findings or waive them with a reason and an expiry, then scan again`,
     );
   }
+  const manifestBytes = readManifest(options.imageDir);
+  const digest = `sha256:${createHash("sha256").update(manifestBytes).digest("hex")}`;
+  const mediaType = (JSON.parse(manifestBytes.toString("utf8")) as { mediaType?: string }).mediaType ?? "";
   if (options.scannedDigest && options.scannedDigest !== digest) {
     throw new ConfigurationError(
       `input "scanned-digest": the scan judged ${options.scannedDigest} but the image to push is ${digest}; scan this image`,
