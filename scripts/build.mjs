@@ -21,6 +21,8 @@ await build({
   // Node 20 and 24 both run this; the actions declare node24.
   target: "node20",
   format: "esm",
+  // Prefer the ESM builds (the AWS SDK ships both): they tree-shake, and start faster.
+  mainFields: ["module", "main"],
   minify: true,
   legalComments: "none",
   // Some bundled CommonJS calls require(); give ESM a require for them.

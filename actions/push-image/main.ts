@@ -17,7 +17,7 @@ const inputs = z.object({
   repository: z.string(),
   tags: z.string().default(process.env.GITHUB_SHA ?? ""),
   "scan-verdict": z.string(),
-  "scanned-digest": z.string().optional(),
+  "scanned-digest": z.string(),
   "aws-region": z.string().optional(),
 });
 

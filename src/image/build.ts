@@ -146,6 +146,22 @@ async function detectBuilder(logger: Logger): Promise<"buildah" | "docker"> {
   }
 }
 
+/** The flags buildah and buildx spell alike. */
+function sharedBuildFlags(options: BuildOptions, dockerfile: string): string[] {
+  return [
+    "--platform",
+    options.platform,
+    "-f",
+    dockerfile,
+    "-t",
+    options.name,
+    ...Object.entries(options.buildArgs).flatMap(([key, value]) => ["--build-arg", `${key}=${value}`]),
+    ...(options.target ? ["--target", options.target] : []),
+    ...options.cacheFrom.flatMap((source) => ["--cache-from", source]),
+    ...(options.cacheTo ? ["--cache-to", options.cacheTo] : []),
+  ];
+}
+
 async function buildWithBuildah(options: BuildOptions, dockerfile: string, context: string, archive: string) {
   const { logger } = options;
   const global = buildahStorageFlags(options.storage);
@@ -157,16 +173,7 @@ async function buildWithBuildah(options: BuildOptions, dockerfile: string, conte
     "--format",
     "docker",
     "--layers",
-    "--platform",
-    options.platform,
-    "-f",
-    dockerfile,
-    "-t",
-    options.name,
-    ...Object.entries(options.buildArgs).flatMap(([key, value]) => ["--build-arg", `${key}=${value}`]),
-    ...(options.target ? ["--target", options.target] : []),
-    ...options.cacheFrom.flatMap((source) => ["--cache-from", source]),
-    ...(options.cacheTo ? ["--cache-to", options.cacheTo] : []),
+    ...sharedBuildFlags(options, dockerfile),
     context,
   ];
   const installHint =
@@ -194,18 +201,9 @@ async function buildWithDocker(options: BuildOptions, dockerfile: string, contex
     "build",
     "--provenance=false",
     "--sbom=false",
-    "--platform",
-    options.platform,
-    "-f",
-    dockerfile,
-    "-t",
-    options.name,
     "--output",
     `type=docker,dest=${archive}`,
-    ...Object.entries(options.buildArgs).flatMap(([key, value]) => ["--build-arg", `${key}=${value}`]),
-    ...(options.target ? ["--target", options.target] : []),
-    ...options.cacheFrom.flatMap((source) => ["--cache-from", source]),
-    ...(options.cacheTo ? ["--cache-to", options.cacheTo] : []),
+    ...sharedBuildFlags(options, dockerfile),
     context,
   ];
   try {

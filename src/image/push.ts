@@ -25,8 +25,8 @@ export interface PushOptions {
   tags: string[];
   /** The scan gate's verdict for this image; anything but "pass" is refused. */
   scanVerdict: string;
-  /** The digest the scan judged, when known: it must be the image being pushed. */
-  scannedDigest?: string;
+  /** The digest the scan judged: it must be the image being pushed, or a verdict could vouch for another image. */
+  scannedDigest: string;
   logger: Logger;
 }
 
@@ -61,7 +61,7 @@ export async function pushImage(options: PushOptions): Promise<PushedImage> {
   const manifestBytes = readManifest(options.imageDir);
   const digest = `sha256:${createHash("sha256").update(manifestBytes).digest("hex")}`;
   const mediaType = (JSON.parse(manifestBytes.toString("utf8")) as { mediaType?: string }).mediaType ?? "";
-  if (options.scannedDigest && options.scannedDigest !== digest) {
+  if (options.scannedDigest !== digest) {
     throw new ConfigurationError(
       `input "scanned-digest": the scan judged ${options.scannedDigest} but the image to push is ${digest}; scan this image`,
     );

@@ -41,6 +41,28 @@ function portFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   return port;
 }
 
+/** How moto with our extension is started: its program, arguments and environment. */
+export function motoCommand(
+  paths: LocalPaths,
+  port: number,
+  registryUrl: string,
+): Pick<LocalService, "command" | "env"> {
+  return {
+    command: [
+      join(paths.venv, "bin", "python"),
+      "-m",
+      "astrolens_moto",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--registry-url",
+      registryUrl,
+    ],
+    env: { PYTHONPATH: join(paths.root, "scripts", "local-aws") },
+  };
+}
+
 /** The two processes of the local AWS, with ports overridable from the environment. */
 export function localServices(paths: LocalPaths = localPaths(), env = process.env): LocalService[] {
   const motoPort = portFromEnv(env, "ASTROLENS_MOTO_PORT", 4566);
@@ -59,18 +81,7 @@ export function localServices(paths: LocalPaths = localPaths(), env = process.en
       name: "moto",
       port: motoPort,
       url: `http://127.0.0.1:${motoPort}`,
-      command: [
-        join(paths.venv, "bin", "python"),
-        "-m",
-        "astrolens_moto",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        String(motoPort),
-        "--registry-url",
-        registryUrl,
-      ],
-      env: { PYTHONPATH: join(paths.root, "scripts", "local-aws") },
+      ...motoCommand(paths, motoPort, registryUrl),
       marker: "astrolens_moto",
       readyPath: "/moto-api/data.json",
     },

@@ -15,6 +15,7 @@ import { pushImage } from "../../src/image/push.js";
 import { scanImage } from "../../src/image/scan.js";
 import { resolveScanPolicy } from "../../src/image/scan-policy-file.js";
 import { localPaths } from "../../src/local/paths.js";
+import { motoCommand } from "../../src/local/stack.js";
 import { freePort, loadLocalEnv, localEcr, uniqueName } from "../helpers/local-aws.js";
 
 const root = localPaths().root;
@@ -135,6 +136,7 @@ describe("the image stage against the local AWS", () => {
       repository,
       tags: ["abc123"],
       scanVerdict: "pass",
+      scannedDigest: image.digest,
       logger,
     });
 
@@ -186,20 +188,9 @@ describe("the image stage against the local AWS", () => {
       // A second local AWS whose registry address answers nothing: AWS's control
       // plane up, its registry unreachable.
       const [motoPort, deadPort] = [await freePort(), await freePort()];
-      server = spawn(
-        join(localPaths().venv, "bin", "python"),
-        [
-          "-m",
-          "astrolens_moto",
-          "--host",
-          "127.0.0.1",
-          "--port",
-          String(motoPort),
-          "--registry-url",
-          `http://127.0.0.1:${deadPort}`,
-        ],
-        { env: { ...process.env, PYTHONPATH: join(root, "scripts", "local-aws") }, stdio: "ignore" },
-      );
+      const { command, env } = motoCommand(localPaths(), motoPort, `http://127.0.0.1:${deadPort}`);
+      const [program, ...args] = command;
+      server = spawn(program, args, { env: { ...process.env, ...env }, stdio: "ignore" });
       const endpoint = `http://127.0.0.1:${motoPort}`;
       for (let i = 0; i < 100; i++) {
         if (
@@ -225,6 +216,7 @@ describe("the image stage against the local AWS", () => {
         repository,
         tags: ["t1"],
         scanVerdict: "pass",
+        scannedDigest: image.digest,
         logger,
       });
       await expect(attempt).rejects.toBeInstanceOf(ConfigurationError);

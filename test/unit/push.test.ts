@@ -52,6 +52,7 @@ function options(overrides: Partial<PushOptions> = {}): PushOptions {
     repository: "astrolens/inference",
     tags: ["abc123"],
     scanVerdict: "pass",
+    scannedDigest: DIGEST,
     logger: createMemoryLogger(),
     ...overrides,
   };
