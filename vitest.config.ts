@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      { test: { name: "service", include: ["service/test/**/*.test.ts"], testTimeout: 30_000 } },
       {
         test: {
           name: "integration",

@@ -35,8 +35,39 @@ log() { echo "base-image: $*" >&2; }
 
 command -v buildah >/dev/null || die "buildah not found (apt-get install buildah)"
 
-if [[ $FORCE -eq 0 ]] && "${BUILDAH[@]}" inspect --type image "$IMAGE" >/dev/null 2>&1; then
-  log "$IMAGE already exists in $STORAGE; nothing to do (--force to rebuild)"
+# The build stage's image: the runtime base plus npm (pure JavaScript, pinned, checked
+# against the registry's checksum), so `npm ci` runs inside the build as it does in
+# the official Node image on GitHub.
+NPM_VERSION=10.9.9
+NPM_SHA1=a4f33aa2338c120fbf3769561b7ecc34dc3a4666
+BUILD_IMAGE="localhost/astrolens-build:${SUITE}"
+
+has_image() { "${BUILDAH[@]}" inspect --type image "$1" >/dev/null 2>&1; }
+
+build_npm_image() {
+  if [[ $FORCE -eq 0 ]] && has_image "$BUILD_IMAGE"; then
+    log "$BUILD_IMAGE already exists"
+    return 0
+  fi
+  local ctx
+  ctx="$(mktemp -d "$BASE_DIR/.npm.XXXXXX")"
+  (cd "$ctx" && npm pack --silent "npm@${NPM_VERSION}" >/dev/null)
+  echo "${NPM_SHA1}  $ctx/npm-${NPM_VERSION}.tgz" | sha1sum -c --quiet - || die "npm ${NPM_VERSION} tarball checksum mismatch"
+  mkdir -p "$ctx/npm" "$ctx/bin"
+  tar -xzf "$ctx/npm-${NPM_VERSION}.tgz" -C "$ctx/npm" --strip-components=1
+  printf '#!/bin/sh\nexec node /usr/local/lib/node_modules/npm/bin/npm-cli.js "$@"\n' >"$ctx/bin/npm"
+  printf '#!/bin/sh\nexec node /usr/local/lib/node_modules/npm/bin/npx-cli.js "$@"\n' >"$ctx/bin/npx"
+  chmod 755 "$ctx/bin/npm" "$ctx/bin/npx"
+  printf 'FROM %s\nCOPY npm /usr/local/lib/node_modules/npm\nCOPY bin/ /usr/local/bin/\n' "$IMAGE" >"$ctx/Containerfile"
+  "${BUILDAH[@]}" build --isolation chroot --format docker --pull=never -f "$ctx/Containerfile" -t "$BUILD_IMAGE" "$ctx" >&2
+  rm -rf "$ctx"
+  log "built $BUILD_IMAGE (npm ${NPM_VERSION})"
+}
+
+if [[ $FORCE -eq 0 ]] && has_image "$IMAGE"; then
+  log "$IMAGE already exists in $STORAGE (--force to rebuild)"
+  mkdir -p "$BASE_DIR"
+  build_npm_image
   exit 0
 fi
 
@@ -82,6 +113,13 @@ else
   [[ -d "$RFS/usr/share/doc" ]] && find "$RFS/usr/share/doc" -mindepth 1 -type d -empty -delete
   [[ -d "$RFS/usr/share/locale" ]] && find "$RFS/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} +
   find "$RFS/var/log" -type f -exec truncate -s 0 {} +
+  # A runtime base, not a workstation (the inference image aims under 250 MB): iconv
+  # modules (Node uses ICU), corepack and TypeScript typings (never loaded), perl
+  # (only dpkg maintainer scripts use it; nothing is installed into the runtime).
+  # Node's shared builtins in /usr/share/nodejs (undici, acorn, ...) stay.
+  rm -rf "$RFS"/usr/lib/x86_64-linux-gnu/gconv \
+         "$RFS"/usr/share/nodejs/corepack "$RFS"/usr/share/nodejs/@types \
+         "$RFS"/usr/bin/perl "$RFS"/usr/bin/perl5* "$RFS"/usr/lib/x86_64-linux-gnu/perl-base
   : >"$RFS/etc/machine-id" 2>/dev/null || true
   # Keep later `apt-get install` in derived images from bringing the docs back.
   cat >"$RFS/etc/dpkg/dpkg.cfg.d/01-astrolens-nodoc" <<'EOF'
@@ -137,3 +175,5 @@ NODE_VERSION="$("${BUILDAH[@]}" run --isolation chroot "$CTR" -- node --version)
 
 SIZE="$("${BUILDAH[@]}" images --format '{{.Size}}' "$IMAGE" | head -n1)"
 log "built $IMAGE: node $NODE_VERSION, size $SIZE, $((SECONDS - START)) s"
+
+build_npm_image

@@ -3,7 +3,9 @@
 import { execFileSync } from "node:child_process";
 
 execFileSync("node", ["scripts/build.mjs"], { stdio: "inherit" });
-const changed = execFileSync("git", ["status", "--porcelain", "--", "dist"], { encoding: "utf8" }).trim();
+const changed = execFileSync("git", ["status", "--porcelain", "--", "dist", "service/dist"], {
+  encoding: "utf8",
+}).trim();
 if (changed) {
   console.error(`dist/ is stale; run \`npm run build\` and commit the result:\n${changed}`);
   process.exit(1);

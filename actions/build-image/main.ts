@@ -23,20 +23,21 @@ const inputs = z.object({
     .default("linux/amd64"),
   "cache-from": z.string().optional(),
   "cache-to": z.string().optional(),
+  "secret-files": z.string().optional(),
   builder: z.enum(["auto", "buildah", "docker"]).default("auto"),
   "output-dir": z.string().default(".astrolens/build"),
   name: z.string().default("localhost/astrolens-inference:candidate"),
 });
 
-/** `KEY=value` lines (or commas) into build arguments, rejecting anything else by name. */
-function parseBuildArgs(text: string | undefined): Record<string, string> {
-  const args: Record<string, string> = {};
+/** `KEY=value` lines (or commas) into a map, rejecting anything else by the input's name. */
+function parsePairs(text: string | undefined, input: string): Record<string, string> {
+  const pairs: Record<string, string> = {};
   for (const line of splitList(text)) {
-    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (!match?.[1]) throw new ConfigurationError(`input "build-args": "${line}" is not KEY=value`);
-    args[match[1]] = match[2] ?? "";
+    const match = /^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$/.exec(line);
+    if (!match?.[1]) throw new ConfigurationError(`input "${input}": "${line}" is not KEY=value`);
+    pairs[match[1]] = match[2] ?? "";
   }
-  return args;
+  return pairs;
 }
 
 await runAction("build-image", async () => {
@@ -45,11 +46,12 @@ await runAction("build-image", async () => {
     context: input.context,
     dockerfile: input.dockerfile,
     name: input.name,
-    buildArgs: parseBuildArgs(input["build-args"]),
+    buildArgs: parsePairs(input["build-args"], "build-args"),
     target: input.target,
     platform: input.platform,
     cacheFrom: splitList(input["cache-from"]),
     cacheTo: input["cache-to"],
+    secrets: parsePairs(input["secret-files"], "secret-files"),
     builder: input.builder,
     outputDir: input["output-dir"],
     storage: containerStorage(),

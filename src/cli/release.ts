@@ -11,11 +11,11 @@ import { type PushedImage, pushImage } from "../image/push.js";
 import { type ScanResult, scanImage } from "../image/scan.js";
 import { resolveScanPolicy } from "../image/scan-policy-file.js";
 import { renderScanSummary } from "../image/scan-summary.js";
+import { LOCAL_BUILD_ARGS, proxyCaSecret } from "../local/base-images.js";
 import { readLocalEnv } from "../local/env-file.js";
 import { localPaths } from "../local/paths.js";
 import { TOOLKIT_VERSION } from "../version.js";
 
-export const LOCAL_BASE_IMAGE = "localhost/astrolens-base:trixie";
 export const DEFAULT_REPOSITORY = "astrolens/inference";
 
 export interface ReleaseOptions {
@@ -61,7 +61,8 @@ export async function runRelease(options: ReleaseOptions): Promise<ReleaseOutcom
       context: paths.root,
       dockerfile: "Dockerfile",
       name: "localhost/astrolens-inference:candidate",
-      buildArgs: { BASE_IMAGE: LOCAL_BASE_IMAGE },
+      buildArgs: LOCAL_BUILD_ARGS,
+      secrets: proxyCaSecret(),
       platform: "linux/amd64",
       cacheFrom: [],
       builder: "buildah",

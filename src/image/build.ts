@@ -27,6 +27,8 @@ export interface BuildOptions {
   /** Layer cache sources and destination, passed to the builder as given. */
   cacheFrom: string[];
   cacheTo?: string;
+  /** Build secrets by id -> file (e.g. `ca-bundle` for a proxy's CA); never stored in a layer. */
+  secrets?: Record<string, string>;
   builder: BuilderChoice;
   /** Where the built image is written (docker-archive for scanners, dir layout for pushing). */
   outputDir: string;
@@ -72,6 +74,13 @@ export async function buildImage(options: BuildOptions): Promise<BuiltImage> {
     throw new ConfigurationError(
       `input "dockerfile": ${dockerfile} does not exist; give the path of the Dockerfile relative to the context`,
     );
+  }
+  for (const [id, file] of Object.entries(options.secrets ?? {})) {
+    if (!existsSync(file)) {
+      throw new ConfigurationError(
+        `input "secret-files": the file for secret "${id}" (${file}) does not exist`,
+      );
+    }
   }
   const builder = options.builder === "auto" ? await detectBuilder(logger) : options.builder;
   mkdirSync(options.outputDir, { recursive: true });
@@ -159,6 +168,7 @@ function sharedBuildFlags(options: BuildOptions, dockerfile: string): string[] {
     ...(options.target ? ["--target", options.target] : []),
     ...options.cacheFrom.flatMap((source) => ["--cache-from", source]),
     ...(options.cacheTo ? ["--cache-to", options.cacheTo] : []),
+    ...Object.entries(options.secrets ?? {}).flatMap(([id, file]) => ["--secret", `id=${id},src=${file}`]),
   ];
 }
 

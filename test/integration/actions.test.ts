@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { DescribeImagesCommand, type ImageDetail } from "@aws-sdk/client-ecr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsErrorName } from "../../src/aws/clients.js";
+import { LOCAL_BUILD_ARGS, proxyCaSecret } from "../../src/local/base-images.js";
 import { loadLocalEnv, localEcr, uniqueName } from "../helpers/local-aws.js";
 import { type ActionRun, runActionBundle } from "../helpers/run-action.js";
 
@@ -60,7 +61,12 @@ beforeAll(async () => {
   build = await runActionBundle(
     "build-image",
     {
-      "build-args": "BASE_IMAGE=localhost/astrolens-base:trixie",
+      "build-args": Object.entries(LOCAL_BUILD_ARGS)
+        .map(([key, value]) => `${key}=${value}`)
+        .join("\n"),
+      "secret-files": Object.entries(proxyCaSecret())
+        .map(([id, file]) => `${id}=${file}`)
+        .join("\n"),
       builder: "buildah",
       "output-dir": tempDir("build"),
       // Its own local name, so a concurrent `release --env local` never retags it.

@@ -14,6 +14,7 @@ import { parseImageReference, promoteImage } from "../../src/image/promote.js";
 import { pushImage } from "../../src/image/push.js";
 import { scanImage } from "../../src/image/scan.js";
 import { resolveScanPolicy } from "../../src/image/scan-policy-file.js";
+import { LOCAL_BUILD_ARGS, proxyCaSecret } from "../../src/local/base-images.js";
 import { localPaths } from "../../src/local/paths.js";
 import { motoCommand } from "../../src/local/stack.js";
 import { freePort, loadLocalEnv, localEcr, uniqueName } from "../helpers/local-aws.js";
@@ -26,7 +27,8 @@ function buildOptions(outputDir: string) {
     context: root,
     dockerfile: "Dockerfile",
     name: "localhost/astrolens-inference:itest",
-    buildArgs: { BASE_IMAGE: "localhost/astrolens-base:trixie" },
+    buildArgs: LOCAL_BUILD_ARGS,
+    secrets: proxyCaSecret(),
     platform: "linux/amd64",
     cacheFrom: [],
     builder: "buildah" as const,

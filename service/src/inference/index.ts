@@ -1,0 +1,13 @@
+export { analyseImage, assembleTileResult } from "./analyse.js";
+export { createModelRunner, type ModelRunner, ModelRunnerError, type ModelRunnerOptions } from "./runner.js";
+export {
+  computeOodScores,
+  energyScore,
+  ensembleVerdict,
+  logSumExp,
+  mahalanobisMinDistance,
+  maxSoftmaxProbability,
+  softmax,
+} from "./scores.js";
+export { cutTiles, MAD_TO_SIGMA, normaliseRobustAsinh, tileOrigins } from "./tiling.js";
+export { decodeYoloTile, iou, nonMaxSuppression } from "./yolo.js";
