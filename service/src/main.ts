@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import { decodeImage, SUPPORTED_CONTENT_TYPES } from "./decode/index.js";
-import { assembleTileResult, createModelRunner, cutTiles } from "./inference/index.js";
+import { assembleTileResult, assertTileBudget, createModelRunner, cutTiles } from "./inference/index.js";
 import { loadModelManifest } from "./model/manifest.js";
 import { ConfigurationError, loadServerConfig } from "./server/config.js";
 import { exitOnSignals } from "./server/lifecycle.js";
@@ -46,6 +46,7 @@ export async function loadCoreAnalyser(
     contentTypes: SUPPORTED_CONTENT_TYPES,
     async prepare(body, contentType, limits) {
       const image = await decodeImage(body, contentType, limits);
+      assertTileBudget(image.width, image.height, manifest.tileSize, limits.maxPixels);
       return {
         image: { width: image.width, height: image.height, format: image.format },
         tiles: cutTiles(image, manifest),

@@ -9,5 +9,5 @@ export {
   maxSoftmaxProbability,
   softmax,
 } from "./scores.js";
-export { cutTiles, MAD_TO_SIGMA, normaliseRobustAsinh, tileOrigins } from "./tiling.js";
+export { assertTileBudget, cutTiles, MAD_TO_SIGMA, normaliseRobustAsinh, tileOrigins } from "./tiling.js";
 export { decodeYoloTile, iou, nonMaxSuppression } from "./yolo.js";

@@ -3,6 +3,7 @@
  * stacked into one [N, 1, T, T] float32 batch; both models run on it concurrently
  * (onnxruntime-node runs sessions off the JS thread), and the outputs are split per tile.
  */
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { TileOutput } from "../contract.js";
@@ -36,10 +37,16 @@ export async function createModelRunner(
   dir: string,
   options: ModelRunnerOptions = {},
 ): Promise<ModelRunner> {
+  // Both sessions run at once on every batch, beside the event loop that decodes and
+  // tiles: each gets half the cores (measured on 2 cores: 874 tiles/s at 1 thread each
+  // against 519 with onnxruntime's default of one per core), and idle threads sleep
+  // instead of spinning on the cores the event loop needs between batches.
+  const intraOpNumThreads = options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / 2));
   const sessionOptions: InferenceSession.SessionOptions = {
     graphOptimizationLevel: "all",
     executionProviders: ["cpu"],
-    ...(options.intraOpThreads === undefined ? {} : { intraOpNumThreads: options.intraOpThreads }),
+    intraOpNumThreads,
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
   };
   const open = async (part: "classifier" | "detector") => {
     const path = join(dir, manifest[part].file);

@@ -21,6 +21,12 @@ export interface ServerConfig {
   keepAliveTimeoutMs: number;
   /** After SIGTERM, how long in-flight requests may take before the process exits 1. */
   drainTimeoutMs: number;
+  /**
+   * After SIGTERM, how long the listener stays open, serving what arrives with
+   * `Connection: close`, before it closes: connections already in the kernel's accept
+   * queue would otherwise be reset. The load balancer has stopped routing here by then.
+   */
+  drainGraceMs: number;
   batchMaxTiles: number;
   batchMaxWaitMs: number;
   /** Tiles waiting for the runtime beyond which new invocations answer 503. */
@@ -42,7 +48,9 @@ export const defaultServerConfig: ServerConfig = {
   // Below SageMaker's 60 s invocation timeout: the caller gets our JSON error, not theirs.
   requestTimeoutMs: 55_000,
   keepAliveTimeoutMs: 65_000,
-  drainTimeoutMs: 30_000,
+  // ECS and SageMaker send SIGKILL 30 s after SIGTERM by default: finish before that.
+  drainTimeoutMs: 25_000,
+  drainGraceMs: 2_000,
   batchMaxTiles: 64,
   batchMaxWaitMs: 2,
   maxQueuedTiles: 16_384,
@@ -62,6 +70,7 @@ const integerVariables: ReadonlyArray<[string, IntegerKey, number]> = [
   ["ASTROLENS_REQUEST_TIMEOUT_MS", "requestTimeoutMs", 1],
   ["ASTROLENS_KEEP_ALIVE_TIMEOUT_MS", "keepAliveTimeoutMs", 1],
   ["ASTROLENS_DRAIN_TIMEOUT_MS", "drainTimeoutMs", 1],
+  ["ASTROLENS_DRAIN_GRACE_MS", "drainGraceMs", 0],
   ["ASTROLENS_BATCH_MAX_TILES", "batchMaxTiles", 1],
   ["ASTROLENS_BATCH_MAX_WAIT_MS", "batchMaxWaitMs", 0],
   ["ASTROLENS_MAX_QUEUED_TILES", "maxQueuedTiles", 1],

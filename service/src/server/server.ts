@@ -87,6 +87,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   let analyser: Analyser | undefined;
   let loadError: unknown;
   let draining = false;
+  /** Set when the drain's grace period ends and the listener closes. */
+  let closing = false;
   let closed = false;
   let inFlight = 0;
 
@@ -185,6 +187,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       signal,
     );
     exchange.tiles = prepared.tiles.length;
+    // More tiles than the queue ever holds can never succeed: that is the request's size
+    // (413), not a busy service (503, worth retrying).
+    if (prepared.tiles.length > config.maxQueuedTiles) {
+      throw new HttpError(
+        413,
+        `the image cuts into ${prepared.tiles.length} tiles, more than the ${config.maxQueuedTiles} this service queues; split it into smaller images`,
+      );
+    }
     // untilAborted: a batch already in the runtime cannot be recalled, but the answer need not wait for it.
     const outputs = await untilAborted(
       batcher.submitAll(
@@ -282,7 +292,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         request_id: requestId,
         ...(exchange.errorMessage === undefined ? {} : { error: exchange.errorMessage }),
       });
-      if (draining) server.closeIdleConnections();
+      // Once the listener is closed, a connection that finished its last response is done.
+      if (closing) server.closeIdleConnections();
     });
 
     try {
@@ -367,10 +378,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         server.closeAllConnections();
         finish(false);
       }, config.drainTimeoutMs);
-      // close() stops accepting and (node >= 19) closes idle keep-alive connections; busy
-      // ones close after their response, which carries Connection: close from now on.
-      server.close(() => finish(true));
-      server.closeIdleConnections();
+      // /ping answers 503 from now on, so the balancer stops routing here. Closing the
+      // listener at once would reset connections already queued in the kernel, and closing
+      // idle connections would cut ones whose request is still arriving: for a grace period
+      // keep serving, each response with Connection: close, then stop accepting.
+      setTimeout(() => {
+        closing = true;
+        server.close(() => finish(true));
+        server.closeIdleConnections();
+      }, config.drainGraceMs);
     });
     return drainPromise;
   };

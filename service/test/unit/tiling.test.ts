@@ -42,6 +42,26 @@ describe("normaliseRobustAsinh (hand-computed)", () => {
     expect(normaliseRobustAsinh([0, 0, 4], 4)[2]).toBe(Math.fround(Math.log(1 + Math.SQRT2)));
   });
 
+  it("medianInPlace agrees with a sorted median on random data, odd and even counts, with ties", () => {
+    let state = 12345;
+    const random = () => {
+      state = (state * 1103515245 + 12345) % 2 ** 31;
+      return state / 2 ** 31;
+    };
+    for (let trial = 0; trial < 300; trial++) {
+      const length = 1 + Math.floor(random() * 200);
+      const values = Float64Array.from(
+        { length },
+        () => Math.round(random() * 20) - 10 + (trial % 3) * random(),
+      );
+      const sorted = [...values].sort((a, b) => a - b);
+      const mid = length >> 1;
+      const expected =
+        length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+      expect(medianInPlace(values), `trial ${trial}`).toBe(expected);
+    }
+  });
+
   it("medianInPlace averages the two middle values of an even count", () => {
     expect(medianInPlace(new Float64Array([10, -1, 7, 3]))).toBe(5);
     expect(medianInPlace(new Float64Array([2]))).toBe(2);
