@@ -29,7 +29,7 @@ ENV NODE_ENV=production \
 WORKDIR /opt/astrolens
 COPY --from=dependencies /opt/astrolens/node_modules ./node_modules
 COPY service/package.json service/serve.js ./
-COPY service/dist/ ./dist/
+COPY service/dist/server.js ./dist/server.js
 # The model travels inside the image: one digest names code and model together, and
 # promotion moves both (see service/models/README.md).
 COPY service/models/${MODEL_VERSION}/ ./models/

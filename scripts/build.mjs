@@ -2,7 +2,7 @@
 // dist/<name>/index.js, and the inference service (service/src/main.ts) into
 // service/dist/server.js, with esbuild. Entries are found by convention, so a new
 // action needs no change here. The bundles are committed; CI fails when they are stale.
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 
@@ -21,26 +21,36 @@ const common = {
   logLevel: "warning",
 };
 
+// A composite action (action.yml `using: composite`) runs the inference runtime, which
+// is native: its bundle goes under service/dist/, where service/node_modules resolves.
+const actions = readdirSync("actions").filter((name) => existsSync(join("actions", name, "main.ts")));
+const needsRuntime = (name) =>
+  /using:\s*composite/.test(readFileSync(join("actions", name, "action.yml"), "utf8"));
 const actionEntries = Object.fromEntries([
-  ...readdirSync("actions")
-    .filter((name) => existsSync(join("actions", name, "main.ts")))
+  ...actions
+    .filter((name) => !needsRuntime(name))
     .map((name) => [`${name}/index`, join("actions", name, "main.ts")]),
   ["cli/index", "src/cli/index.ts"],
+]);
+const serviceEntries = Object.fromEntries([
+  ["server", "service/src/main.ts"],
+  // The gate as a library, for the CLI, which loads it only when asked to gate.
+  ["gate/index", "service/src/gate/run.ts"],
+  ...actions.filter(needsRuntime).map((name) => [`${name}/index`, join("actions", name, "main.ts")]),
 ]);
 rmSync("dist", { recursive: true, force: true });
 await build({ ...common, entryPoints: actionEntries, outdir: "dist" });
 const built = Object.keys(actionEntries);
 
-// The service's native modules (sharp, onnxruntime-node) stay external: the image
-// installs them from service/package-lock.json.
-if (existsSync("service/src/main.ts")) {
-  rmSync("service/dist", { recursive: true, force: true });
-  await build({
-    ...common,
-    entryPoints: { server: "service/src/main.ts" },
-    outdir: "service/dist",
-    external: ["sharp", "onnxruntime-node"],
-  });
-  built.push("service/server");
-}
+// The service and the runtime-bound actions: their native modules (sharp,
+// onnxruntime-node) stay external and come from service/node_modules (the image installs
+// them from service/package-lock.json).
+rmSync("service/dist", { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: serviceEntries,
+  outdir: "service/dist",
+  external: ["sharp", "onnxruntime-node"],
+});
+built.push(...Object.keys(serviceEntries).map((entry) => `service/${entry}`));
 console.log(`built ${built.length} bundles: ${built.join(", ")}`);

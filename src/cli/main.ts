@@ -1,7 +1,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ECRClient } from "@aws-sdk/client-ecr";
+import { S3Client } from "@aws-sdk/client-s3";
 import { createClient } from "../aws/clients.js";
+import { s3Downloader } from "../aws/s3.js";
 import { ConfigurationError, errorMessage } from "../errors.js";
 import { createConsoleLogger, type Logger } from "../gh/logger.js";
 import { parseImageReference, promoteImage } from "../image/promote.js";
@@ -26,6 +28,11 @@ Usage:
                                                  (exit 1 when the gate fails)
   astrolens-release promote --source URI@DIGEST --to REPOSITORY --tag TAG [--tag TAG]
                                                  copy an image by digest, unchanged
+  astrolens-release gate --candidate DIR|S3 --production DIR|S3 [--eval-set FILE]
+                         [--ood-set FILE] [--detection-set FILE] [--policy FILE]
+                         [--metrics-file FILE] [--json]
+                                                 candidate vs production on the same data
+                                                 (exit 1 when the verdict blocks the release)
 
 Options:
   --debug      log every command and AWS detail
@@ -48,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
         return await scanCommand(args);
       case "promote":
         return await promoteCommand(args, logger);
+      case "gate":
+        return await gateCommand(args, logger);
       case "--version":
         process.stdout.write(`${TOOLKIT_VERSION}\n`);
         return 0;
@@ -148,4 +157,46 @@ async function promoteCommand(args: string[], logger: Logger): Promise<number> {
   });
   process.stdout.write(`${promoted.imageUri}\n`);
   return 0;
+}
+
+type GateModule = typeof import("../../service/src/gate/run.js");
+
+async function gateCommand(args: string[], logger: Logger): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      candidate: { type: "string" },
+      production: { type: "string" },
+      "eval-set": { type: "string", default: "test/fixtures/eval/synthetic/manifest.json" },
+      "ood-set": { type: "string" },
+      "detection-set": { type: "string" },
+      policy: { type: "string", default: ".astrolens/gate-policy.yaml" },
+      "metrics-file": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  if (!values.candidate || !values.production) {
+    throw new ConfigurationError("--candidate and --production are required: model folders or s3:// URIs");
+  }
+  // The gate runs onnxruntime-node, a native addon: it lives in its own bundle beside
+  // service/node_modules, loaded only for this command.
+  const gate = (await import(
+    new URL("../../service/dist/gate/index.js", import.meta.url).href
+  )) as GateModule;
+  const usesS3 = [values.candidate, values.production].some((source) => source.startsWith("s3://"));
+  const result = await gate.runGate({
+    candidate: values.candidate,
+    production: values.production,
+    sets: {
+      classification: values["eval-set"],
+      ...(values["ood-set"] && { ood: values["ood-set"] }),
+      ...(values["detection-set"] && { detection: values["detection-set"] }),
+    },
+    policyFile: values.policy,
+    ...(values["metrics-file"] && { metricsFile: values["metrics-file"] }),
+    ...(usesS3 && { download: s3Downloader(createClient(S3Client)) }),
+    logger,
+  });
+  process.stdout.write(values.json ? result.json : result.markdown);
+  return result.comparison.blocksRelease ? 1 : 0;
 }

@@ -57,7 +57,8 @@ export function parseFileCommand(text: string): Record<string, string> {
 }
 
 /**
- * Runs a bundled action (`node dist/<name>/index.js`) the way the GitHub runner does:
+ * Runs a bundled action (`node dist/<name>/index.js`, or `service/dist/<name>/index.js` for
+ * the composite actions that need the inference runtime) the way the GitHub runner does:
  * inputs as `INPUT_*` variables, fresh GITHUB_OUTPUT / GITHUB_STEP_SUMMARY / GITHUB_ENV /
  * GITHUB_STATE files and RUNNER_TEMP, the repository root as working directory. The
  * parent's environment is passed on (PATH, HOME), minus any `INPUT_*` and `GITHUB_*`
@@ -69,8 +70,10 @@ export async function runActionBundle(
   env: Record<string, string> = {},
 ): Promise<ActionRun> {
   const root = findProjectRoot();
-  const bundle = join(root, "dist", name, "index.js");
-  if (!existsSync(bundle)) throw new Error(`${bundle} does not exist: run npm run build`);
+  // Composite actions that need the inference runtime have their bundle under service/dist.
+  const candidates = [join(root, "dist", name, "index.js"), join(root, "service", "dist", name, "index.js")];
+  const bundle = candidates.find((path) => existsSync(path));
+  if (!bundle) throw new Error(`no bundle for ${name} (${candidates.join(" or ")}): run npm run build`);
   const dir = mkdtempSync(join(tmpdir(), `astrolens-action-${name}-`));
   const files = {
     GITHUB_OUTPUT: join(dir, "output"),
