@@ -36,7 +36,7 @@ describe("readGatePolicy", () => {
       minAccuracy: 0.85,
       maxAccuracyRegression: 0.01,
       minClassRecall: 0.7,
-      minOodAuroc: { ensemble: 0.8 },
+      minOodAuroc: { mahalanobis: 0.85 },
       maxMapRegression: 0.02,
       significance: 0.05,
       bootstrapIterations: 2000,
