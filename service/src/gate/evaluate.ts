@@ -6,7 +6,13 @@
  * the service's `TileResult`s into per-item predictions for the statistics.
  */
 import type { Tile, TileOutput, TileResult } from "../contract.js";
-import { assembleTileResult, createModelRunner, cutTiles, type ModelRunner } from "../inference/index.js";
+import {
+  assembleTileResult,
+  createModelRunner,
+  cutTiles,
+  type ModelParts,
+  type ModelRunner,
+} from "../inference/index.js";
 import { type LoadedModelManifest, loadModelManifest, type ModelManifest } from "../model/manifest.js";
 import { ContractMismatchError, EvalSetError } from "./errors.js";
 import { type EvalSet, loadEvalSet, readEvalBatches } from "./eval-set.js";
@@ -82,55 +88,79 @@ export async function evaluateLoadedModel(
   sets: LoadedEvalSets,
   options: EvaluateOptions = {},
 ): Promise<ModelPredictions> {
-  const { manifest, manifestSha256, dir } = model;
-  checkSetAgainstModel(sets, manifest, dir);
-  const batchSize = options.batchSize ?? 64;
+  const [predictions] = await evaluateLoadedModels([model], sets, options);
+  return predictions as ModelPredictions;
+}
+
+/**
+ * Evaluates several models that share a contract (`checkContract`: same classes, tile
+ * size and normalisation) on the same sets in one pass: each image is read, decoded and
+ * tiled once and its tiles go to every model, so comparing two models costs one decode.
+ */
+export async function evaluateLoadedModels(
+  models: LoadedModelManifest[],
+  sets: LoadedEvalSets,
+  options: EvaluateOptions = {},
+): Promise<ModelPredictions[]> {
+  const [first] = models;
+  if (first === undefined) return [];
+  for (const model of models) checkSetAgainstModel(sets, model.manifest, model.dir);
+  for (const model of models.slice(1)) checkContract(model.manifest, first.manifest);
   const total =
     sets.classification.items.length + (sets.ood?.items.length ?? 0) + (sets.detection?.items.length ?? 0);
   let done = 0;
-  const progress = (n: number) => {
-    done += n;
-    options.onProgress?.(done, total);
-  };
   const runOpts = {
-    batchSize,
-    progress,
+    batchSize: options.batchSize ?? 64,
+    progress: (n: number) => {
+      done += n;
+      options.onProgress?.(done, total);
+    },
     ...(options.maxPixels !== undefined && { maxPixels: options.maxPixels }),
   };
-
-  const runner = await createModelRunner(
-    manifest,
-    dir,
-    options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads },
-  );
+  const runnerOptions =
+    options.intraOpThreads === undefined ? {} : { intraOpThreads: options.intraOpThreads };
+  const runners: ModelRunner[] = [];
   try {
-    const classes = manifest.classifier.classes;
-    const classification = await runSet(runner, manifest, sets.classification, runOpts, (item, tiles) => {
-      const r = singleTile(sets.classification, item.file, tiles);
-      const predicted = classes.indexOf(r.class);
-      return {
-        label: item.label as number,
-        predicted,
-        probabilities: classes.map((c) => r.probabilities[c] as number),
-        ood: { ...r.ood },
-        anomaly: r.anomaly,
-      } satisfies ClassificationItem;
-    });
+    for (const model of models)
+      runners.push(await createModelRunner(model.manifest, model.dir, runnerOptions));
+    const evaluated = models.map((model, m) => ({
+      manifest: model.manifest,
+      runner: runners[m] as ModelRunner,
+    }));
+    const classes = first.manifest.classifier.classes;
+    // Each set runs only the model it scores (the sessions are the service's, unchanged):
+    // the detectors cost three times the classifiers and say nothing about a class.
+    const classification = await runSet(
+      evaluated,
+      sets.classification,
+      runOpts,
+      CLASSIFIER,
+      (item, tiles) => {
+        const r = singleTile(sets.classification, item.file, tiles);
+        return {
+          label: item.label as number,
+          predicted: classes.indexOf(r.class),
+          probabilities: classes.map((c) => r.probabilities[c] as number),
+          ood: { ...r.ood },
+          anomaly: r.anomaly,
+        } satisfies ClassificationItem;
+      },
+    );
     const ood =
       sets.ood === undefined
-        ? []
-        : await runSet(runner, manifest, sets.ood, runOpts, (item, tiles) => {
+        ? models.map(() => [])
+        : await runSet(evaluated, sets.ood, runOpts, CLASSIFIER, (item, tiles) => {
             const r = singleTile(sets.ood as EvalSet, item.file, tiles);
             return { ood: { ...r.ood }, anomaly: r.anomaly } satisfies OodItem;
           });
     const detection =
       sets.detection === undefined
-        ? []
+        ? models.map(() => [])
         : await runSet(
-            runner,
-            manifest,
+            evaluated,
             sets.detection,
             runOpts,
+            DETECTOR,
             (item, tiles) =>
               ({
                 truth: item.boxes as Box[],
@@ -143,15 +173,15 @@ export async function evaluateLoadedModel(
                 ),
               }) satisfies DetectionItem,
           );
-    return {
+    return models.map(({ manifest, manifestSha256 }, m) => ({
       classes: [...classes],
-      classification,
-      ood,
-      detection,
+      classification: classification[m] ?? [],
+      ood: ood[m] ?? [],
+      detection: detection[m] ?? [],
       model: { name: manifest.name, version: manifest.version, manifestSha256 },
-    };
+    }));
   } finally {
-    await runner.close();
+    await Promise.allSettled(runners.map((runner) => runner.close()));
   }
 }
 
@@ -165,36 +195,45 @@ function singleTile(set: EvalSet, file: string, tiles: TileResult[]): TileResult
   return first;
 }
 
+const CLASSIFIER: ModelParts = { classifier: true, detector: false };
+const DETECTOR: ModelParts = { classifier: false, detector: true };
+
 /**
- * Decodes the set in batches, cuts every image into tiles, runs each batch's tiles in one
- * `runner.run` call and assembles the results; `toItem` turns one image's tile results into
- * its prediction. Results keep the manifest's order.
+ * Decodes the set in batches and cuts every image into tiles once; each model runs each
+ * batch's tiles in one `runner.run` call and the results are assembled with its manifest;
+ * `toItem` turns one image's tile results into its prediction. Results keep the manifest's
+ * order, one list per model.
  */
 async function runSet<T>(
-  runner: ModelRunner,
-  manifest: ModelManifest,
+  models: { manifest: ModelManifest; runner: ModelRunner }[],
   set: EvalSet,
   options: { batchSize: number; maxPixels?: number; progress: (n: number) => void },
+  parts: ModelParts,
   toItem: (item: EvalSet["items"][number], tiles: TileResult[]) => T,
-): Promise<T[]> {
-  const out: T[] = [];
+): Promise<T[][]> {
+  const out: T[][] = models.map(() => []);
+  const tiling = (models[0] as { manifest: ModelManifest }).manifest;
   const readOptions = {
     batchSize: options.batchSize,
     ...(options.maxPixels !== undefined && { maxPixels: options.maxPixels }),
   };
   for await (const batch of readEvalBatches(set, readOptions)) {
-    const perItem: Tile[][] = batch.map(({ image }) => cutTiles(image, manifest));
-    const tiles = perItem.flat();
-    const outputs = await runner.run(tiles.map((t) => t.pixels));
-    if (outputs.length !== tiles.length) {
-      throw new Error(`model runner returned ${outputs.length} outputs for ${tiles.length} tiles`);
+    const perItem: Tile[][] = batch.map(({ image }) => cutTiles(image, tiling));
+    const pixels = perItem.flat().map((t) => t.pixels);
+    for (const [m, { manifest, runner }] of models.entries()) {
+      const outputs = await runner.run(pixels, parts);
+      if (outputs.length !== pixels.length) {
+        throw new Error(`model runner returned ${outputs.length} outputs for ${pixels.length} tiles`);
+      }
+      let k = 0;
+      batch.forEach(({ item }, i) => {
+        const itemTiles = perItem[i] ?? [];
+        const results = itemTiles.map((tile) =>
+          assembleTileResult(tile, outputs[k++] as TileOutput, manifest),
+        );
+        out[m]?.push(toItem(item, results));
+      });
     }
-    let k = 0;
-    batch.forEach(({ item }, i) => {
-      const itemTiles = perItem[i] ?? [];
-      const results = itemTiles.map((tile) => assembleTileResult(tile, outputs[k++] as TileOutput, manifest));
-      out.push(toItem(item, results));
-    });
     options.progress(batch.length);
   }
   return out;

@@ -13,6 +13,7 @@ export {
   type EvalSetPaths,
   type EvaluateOptions,
   evaluateLoadedModel,
+  evaluateLoadedModels,
   evaluateModel,
   type LoadedEvalSets,
   loadEvalSets,

@@ -4,7 +4,7 @@ import { type Comparison, compareModels } from "../../../src/gate/compare.js";
 import { DEFAULT_GATE_POLICY, type GatePolicy, readGatePolicy } from "../../../src/gate/policy.js";
 import { renderGateReport, toJson } from "../../../src/gate/report.js";
 import type { Logger } from "../../../src/gh/logger.js";
-import { checkContract, type EvalSetPaths, evaluateLoadedModel, loadEvalSets } from "./evaluate.js";
+import { checkContract, type EvalSetPaths, evaluateLoadedModels, loadEvalSets } from "./evaluate.js";
 import { type ResolvedModel, resolveModelSource, type S3Downloader } from "./resolve.js";
 import type { ModelPredictions } from "./types.js";
 
@@ -55,17 +55,15 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     const sets = await loadEvalSets(options.sets);
 
     const started = performance.now();
-    const evaluate = (name: string, model: ResolvedModel): Promise<ModelPredictions> =>
-      logger.group(`Evaluating the ${name} model`, () =>
-        evaluateLoadedModel(model.model, sets, {
-          ...(options.intraOpThreads !== undefined && { intraOpThreads: options.intraOpThreads }),
-          onProgress: (done, total) => {
-            if (done === total || done % 256 === 0) logger.debug(`${name}: ${done}/${total}`);
-          },
-        }),
-      );
-    const candidatePredictions = await evaluate("candidate", candidate);
-    const productionPredictions = await evaluate("production", production);
+    // One pass: each image is decoded and tiled once and goes to both models.
+    const [candidatePredictions, productionPredictions] = (await logger.group("Evaluating both models", () =>
+      evaluateLoadedModels([candidate.model, production.model], sets, {
+        ...(options.intraOpThreads !== undefined && { intraOpThreads: options.intraOpThreads }),
+        onProgress: (done, total) => {
+          if (done === total || done % 1024 === 0) logger.debug(`${done}/${total} images`);
+        },
+      }),
+    )) as [ModelPredictions, ModelPredictions];
     const evaluated = performance.now();
 
     const comparison = compareModels(candidatePredictions, productionPredictions, policy);

@@ -1,5 +1,12 @@
 export { analyseImage, assembleTileResult } from "./analyse.js";
-export { createModelRunner, type ModelRunner, ModelRunnerError, type ModelRunnerOptions } from "./runner.js";
+export {
+  BOTH_MODELS,
+  createModelRunner,
+  type ModelParts,
+  type ModelRunner,
+  ModelRunnerError,
+  type ModelRunnerOptions,
+} from "./runner.js";
 export {
   computeOodScores,
   energyScore,

@@ -3,7 +3,6 @@
  * stacked into one [N, 1, T, T] float32 batch; both models run on it concurrently
  * (onnxruntime-node runs sessions off the JS thread), and the outputs are split per tile.
  */
-import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { TileOutput } from "../contract.js";
@@ -14,10 +13,18 @@ export interface ModelRunnerOptions {
   intraOpThreads?: number;
 }
 
+/** Which models a `run` needs: the service always runs both; the gate only what it scores. */
+export interface ModelParts {
+  classifier: boolean;
+  detector: boolean;
+}
+
+export const BOTH_MODELS: ModelParts = { classifier: true, detector: true };
+
 export interface ModelRunner {
   readonly tileSize: number;
-  /** Runs both models on a batch of normalised tiles (each tileSize * tileSize samples). */
-  run(tiles: readonly Float32Array[]): Promise<TileOutput[]>;
+  /** Runs the models on a batch of normalised tiles (each tileSize * tileSize samples). */
+  run(tiles: readonly Float32Array[], parts?: ModelParts): Promise<TileOutput[]>;
   /** Releases both sessions. */
   close(): Promise<void>;
 }
@@ -37,15 +44,14 @@ export async function createModelRunner(
   dir: string,
   options: ModelRunnerOptions = {},
 ): Promise<ModelRunner> {
-  // Both sessions run at once on every batch, beside the event loop that decodes and
-  // tiles: each gets half the cores (measured on 2 cores: 874 tiles/s at 1 thread each
-  // against 519 with onnxruntime's default of one per core), and idle threads sleep
-  // instead of spinning on the cores the event loop needs between batches.
-  const intraOpNumThreads = options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / 2));
+  // onnxruntime-node runs a session on the JavaScript thread, one session at a time, so
+  // each session gets every core (onnxruntime's default) — but its idle threads sleep
+  // instead of spinning on the cores the event loop needs between batches. Measured on 2
+  // cores (bench:service): 1471 tiles/s this way, 960 spinning, 858 at 1 thread.
   const sessionOptions: InferenceSession.SessionOptions = {
     graphOptimizationLevel: "all",
     executionProviders: ["cpu"],
-    intraOpNumThreads,
+    ...(options.intraOpThreads !== undefined && { intraOpNumThreads: options.intraOpThreads }),
     extra: { session: { intra_op: { allow_spinning: "0" } } },
   };
   const open = async (part: "classifier" | "detector") => {
@@ -81,7 +87,7 @@ export async function createModelRunner(
 
   return {
     tileSize: size,
-    async run(tiles) {
+    async run(tiles, parts = BOTH_MODELS) {
       const n = tiles.length;
       if (n === 0) return [];
       const batch = new Float32Array(n * size * size);
@@ -92,13 +98,22 @@ export async function createModelRunner(
         batch.set(tile, i * size * size);
       });
       const dims = [n, 1, size, size];
+      const input = (name: string) => ({ [name]: new Tensor("float32", batch, dims) });
       const [cOut, dOut] = await Promise.all([
-        classifier.run({ [manifest.classifier.input.name]: new Tensor("float32", batch, dims) }),
-        detector.run({ [manifest.detector.input.name]: new Tensor("float32", batch, dims) }),
+        parts.classifier ? classifier.run(input(manifest.classifier.input.name)) : undefined,
+        parts.detector ? detector.run(input(manifest.detector.input.name)) : undefined,
       ]);
-      const logits = floatOutput(cOut, manifest.classifier.outputs.logits, n, "classifier logits");
-      const embedding = floatOutput(cOut, manifest.classifier.outputs.embedding, n, "classifier embedding");
-      const boxes = floatOutput(dOut, manifest.detector.output.name, n, "detector output");
+      // A model left out answers with neutral outputs: zero logits and embedding, no boxes.
+      const skipped = (width: number) => ({ data: new Float32Array(n * width), dims: [n, width] });
+      const logits = cOut
+        ? floatOutput(cOut, manifest.classifier.outputs.logits, n, "classifier logits")
+        : skipped(classes);
+      const embedding = cOut
+        ? floatOutput(cOut, manifest.classifier.outputs.embedding, n, "classifier embedding")
+        : skipped(embeddingDim);
+      const boxes = dOut
+        ? floatOutput(dOut, manifest.detector.output.name, n, "detector output")
+        : { data: new Float32Array(0), dims: [n, detectorRows, 0] };
       expectPerTile(logits, n, classes, `[N, ${classes}] (one logit per class)`, "classifier logits");
       expectPerTile(
         embedding,
