@@ -1,7 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
+import { createClient } from "../../src/aws/clients.js";
+import { loadLocalEnv, uniqueName } from "../helpers/local-aws.js";
 import { runActionBundle } from "../helpers/run-action.js";
 
 const sets = {
@@ -45,5 +48,30 @@ describe("the accuracy-gate action, run as the runner runs its composite step", 
     const run = await runActionBundle("accuracy-gate", { production: "service/models/v1" });
     expect(run.exitCode).toBe(1);
     expect(run.stdout).toContain('input "candidate"');
+  });
+
+  it("reads the production model from S3 in the local AWS, sha256-checked", async () => {
+    const env = loadLocalEnv();
+    const s3 = createClient(S3Client, { maxAttempts: 1 });
+    const bucket = uniqueName("models");
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    for (const file of readdirSync("service/models/v1")) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `astrolens/v1/${file}`,
+          Body: readFileSync(`service/models/v1/${file}`),
+        }),
+      );
+    }
+    const run = await runActionBundle(
+      "accuracy-gate",
+      { candidate: "service/models/v2", production: `s3://${bucket}/astrolens/v1/`, ...sets },
+      env,
+    );
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    expect(run.outputs.verdict).toBe("pass");
+    expect(Number(run.outputs["production-accuracy"])).toBeCloseTo(0.934, 3);
+    expect(run.stdout).toMatch(/production 1\.0\.0/);
   });
 });
