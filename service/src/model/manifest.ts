@@ -152,18 +152,7 @@ export async function loadModelManifest(dir: string): Promise<LoadedModelManifes
   if (!info.isDirectory()) throw new ModelManifestError(`model folder ${root} is not a directory`);
 
   const path = join(root, MANIFEST_FILE);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ModelManifestError(
-      code === "ENOENT"
-        ? `model folder ${root} has no ${MANIFEST_FILE}`
-        : `cannot read ${path}: ${code ?? err}`,
-      { cause: err },
-    );
-  }
+  const bytes = await readModelFile(path, `model folder ${root} has no ${MANIFEST_FILE}`);
   const manifest = parseModelManifest(bytes, path);
   for (const part of ["classifier", "detector"] as const) {
     await verifyFileSha256(join(root, manifest[part].file), manifest[part].sha256, `${part}.sha256`);
@@ -193,24 +182,25 @@ export function parseModelManifest(bytes: Buffer | string, source = MANIFEST_FIL
 }
 
 async function verifyFileSha256(path: string, expected: string, field: string): Promise<void> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ModelManifestError(
-      code === "ENOENT"
-        ? `model file ${path} named in the manifest does not exist`
-        : `cannot read ${path}: ${code}`,
-      { cause: err },
-    );
-  }
+  const bytes = await readModelFile(path, `model file ${path} named in the manifest does not exist`);
   const actual = sha256(bytes);
   if (actual !== expected) {
     throw new ModelManifestError(
       `model file ${path} does not match the manifest: ${field} expects ${expected}, the file's sha256 is ${actual}; ` +
         "rebuild the model folder or update the manifest",
     );
+  }
+}
+
+/** Reads a file of the model folder; a missing one is `missing`, anything else names the code. */
+async function readModelFile(path: string, missing: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ModelManifestError(code === "ENOENT" ? missing : `cannot read ${path}: ${code ?? err}`, {
+      cause: err,
+    });
   }
 }
 

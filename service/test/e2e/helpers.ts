@@ -4,11 +4,13 @@
  * a seeded PRNG, a synthetic star field with known positions, and the response-contract
  * check every 200 goes through.
  */
+
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
+import { mulberry32 } from "../../../src/gate/stats.js";
 import type { InvocationResponse } from "../../src/contract.js";
 import { loadCoreAnalyser, type RunningServer, startServer } from "../../src/main.js";
 import type { ServerConfig } from "../../src/server/config.js";
@@ -183,17 +185,8 @@ export function json<T = Record<string, unknown>>(outcome: HttpOutcome): T {
   return JSON.parse(outcome.body.toString("utf8")) as T;
 }
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The gate's seeded PRNG (mulberry32), uniform in [0, 1): one implementation for both. */
+export const prng = mulberry32;
 
 export interface Star {
   x: number;
