@@ -6,5 +6,3 @@ export const booleanInput = (fallback: boolean) =>
     .enum(["true", "false"], { message: 'expected "true" or "false"' })
     .default(fallback ? "true" : "false")
     .transform((value) => value === "true");
-
-export const textInput = (fallback: string) => z.string().default(fallback);

@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ConfigurationError } from "../../src/errors.js";
 import { envInputReader, type InputReader, parseInputs, splitList } from "../../src/gh/inputs.js";
-import { booleanInput, textInput } from "../../src/gh/schema.js";
+import { booleanInput } from "../../src/gh/schema.js";
 
 const schema = z.object({
   repository: z.string(),
-  "fail-on": textInput("CRITICAL,HIGH"),
+  "fail-on": z.string().default("CRITICAL,HIGH"),
   "dry-run": booleanInput(false),
   "fail-build": booleanInput(true),
 });

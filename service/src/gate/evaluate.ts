@@ -36,6 +36,8 @@ export interface EvaluateOptions {
   maxPixels?: number;
   /** Called after each batch with items done and items in all sets. */
   onProgress?: (done: number, total: number) => void;
+  /** What to call each model in a contract error (default "model 1", "model 2", ...). */
+  names?: string[];
 }
 
 export interface LoadedEvalSets {
@@ -104,8 +106,12 @@ export async function evaluateLoadedModels(
 ): Promise<ModelPredictions[]> {
   const [first] = models;
   if (first === undefined) return [];
+  // The models against each other first (the clearer error), then the sets against them.
+  const name = (m: number) => options.names?.[m] ?? `model ${m + 1}`;
+  models.slice(1).forEach((model, i) => {
+    checkContract(first.manifest, model.manifest, [name(0), name(i + 1)]);
+  });
   for (const model of models) checkSetAgainstModel(sets, model.manifest, model.dir);
-  for (const model of models.slice(1)) checkContract(model.manifest, first.manifest);
   const total =
     sets.classification.items.length + (sets.ood?.items.length ?? 0) + (sets.detection?.items.length ?? 0);
   let done = 0;

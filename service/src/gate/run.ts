@@ -4,7 +4,7 @@ import { type Comparison, compareModels } from "../../../src/gate/compare.js";
 import { DEFAULT_GATE_POLICY, type GatePolicy, readGatePolicy } from "../../../src/gate/policy.js";
 import { renderGateReport, toJson } from "../../../src/gate/report.js";
 import type { Logger } from "../../../src/gh/logger.js";
-import { checkContract, type EvalSetPaths, evaluateLoadedModels, loadEvalSets } from "./evaluate.js";
+import { type EvalSetPaths, evaluateLoadedModels, loadEvalSets } from "./evaluate.js";
 import { type ResolvedModel, resolveModelSource, type S3Downloader } from "./resolve.js";
 import type { ModelPredictions } from "./types.js";
 
@@ -51,13 +51,14 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
     logger.info(
       `candidate ${candidate.model.manifest.version} (${candidate.model.manifestSha256.slice(0, 12)}), production ${production.model.manifest.version} (${production.model.manifestSha256.slice(0, 12)})`,
     );
-    checkContract(candidate.model.manifest, production.model.manifest);
     const sets = await loadEvalSets(options.sets);
 
     const started = performance.now();
-    // One pass: each image is decoded and tiled once and goes to both models.
+    // One pass: each image is decoded and tiled once and goes to both models, which must
+    // share a contract (classes, tiling, inputs) — checked there, and named as here.
     const [candidatePredictions, productionPredictions] = (await logger.group("Evaluating both models", () =>
       evaluateLoadedModels([candidate.model, production.model], sets, {
+        names: ["candidate", "production"],
         ...(options.intraOpThreads !== undefined && { intraOpThreads: options.intraOpThreads }),
         onProgress: (done, total) => {
           if (done === total || done % 1024 === 0) logger.debug(`${done}/${total} images`);
