@@ -1,21 +1,29 @@
-"""python -m astrolens_moto --host 127.0.0.1 --port 4566 --registry-url http://127.0.0.1:5000
+"""python -m astrolens_moto --host 127.0.0.1 --port 4566 --registry-url http://127.0.0.1:5000 [--state-dir .local]
 
 Runs moto's server (all services on one port, as ``moto_server`` does) with the
 astrolens extensions installed, in the foreground until SIGTERM or SIGINT
 (both exit 0). Prints ``astrolens-moto listening on http://HOST:PORT`` on stdout
 once the socket accepts connections. A port in use exits 1 at once.
+
+Besides moto's own ``/moto-api/``, ``/astrolens-api/<module>/<route>`` serves the
+extensions' test and rehearsal controls: an extension module may define
+``API_ROUTES = {(METHOD, route): handler}``, ``handler(body: dict, query: dict) ->
+(status, JSON-able)``; a ValueError becomes a 400 with its message. Example:
+``POST /astrolens-api/sagemaker/fail-next-update {"endpoint": "x"}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import json
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+from typing import Any
 
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:5000"  # docker-registry's default port
 
@@ -29,6 +37,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("ASTROLENS_REGISTRY_URL", DEFAULT_REGISTRY_URL),
         help="OCI registry standing in for ECR's data plane (env ASTROLENS_REGISTRY_URL; "
         f"default {DEFAULT_REGISTRY_URL})",
+    )
+    p.add_argument(
+        "--state-dir",
+        default=os.environ.get("ASTROLENS_STATE_DIR") or os.path.join(os.getcwd(), ".local"),
+        help="where extracted images, instance logs and other runtime state live, under "
+        "<state-dir>/runtime (env ASTROLENS_STATE_DIR; default .local under the current directory)",
     )
     return p.parse_args(argv)
 
@@ -54,6 +68,42 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+API_PREFIX = "/astrolens-api/"
+
+
+def _with_extension_api(app: Any) -> Any:
+    """WSGI: /astrolens-api/<module>/<route> to that extension's API_ROUTES, the rest to moto."""
+    from werkzeug.exceptions import BadRequest
+    from werkzeug.wrappers import Request, Response
+
+    def reply(status: int, body: Any) -> Response:
+        return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(API_PREFIX):
+            return app(environ, start_response)
+        request = Request(environ)
+        module_name, _, route = path[len(API_PREFIX) :].partition("/")
+        # Only modules already installed: a URL never imports code.
+        module = sys.modules.get(f"astrolens_moto.{module_name}") if module_name.isidentifier() else None
+        handler = getattr(module, "API_ROUTES", {}).get((request.method, route))
+        if handler is None:
+            response = reply(404, {"message": f"no route {request.method} {path}"})
+            return response(environ, start_response)
+        try:
+            body = request.get_json(force=True) if request.get_data() else {}
+            if not isinstance(body, dict):
+                raise ValueError("the request body must be a JSON object")
+            status, result = handler(body, request.args.to_dict())
+            response = reply(status, result)
+        except (BadRequest, ValueError) as e:
+            response = reply(400, {"message": getattr(e, "description", None) or str(e)})
+        return response(environ, start_response)
+
+    return wsgi
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -75,10 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     from werkzeug.serving import make_server
 
-    astrolens_moto.install(registry_url=args.registry_url)
-    ext_log.info("registry %s", args.registry_url)
+    # Extensions that read ASTROLENS_STATE_DIR themselves see the same directory.
+    state_dir = os.path.abspath(args.state_dir)
+    os.environ["ASTROLENS_STATE_DIR"] = state_dir
+    astrolens_moto.install(registry_url=args.registry_url, state_dir=state_dir)
+    ext_log.info("registry %s, state %s", args.registry_url, state_dir)
 
-    app = DomainDispatcherApplication(create_backend_app)
+    app = _with_extension_api(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler, fd=sock.fileno()
     )

@@ -249,3 +249,124 @@ def push_image(registry: str, name: str, image: TinyImage, reference: str) -> st
     assert r.status_code == 201, (r.status_code, r.text)
     assert r.headers["Docker-Content-Digest"] == image.digest
     return image.digest
+
+
+# --------------------------------------------------------------------------
+# multi-layer images with symlinks and whiteouts (for the data plane)
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+@dataclass
+class BuiltImage:
+    config: bytes
+    layers: list[bytes]
+    manifest: bytes
+    media_type: str
+
+    @property
+    def digest(self) -> str:
+        return sha256_digest(self.manifest)
+
+
+def tar_layer(entries: list[tuple]) -> bytes:
+    """A gzip'd tar layer. Entries, in order:
+    ("file", path, text, mode) | ("dir", path) | ("symlink", path, target)
+    | ("whiteout", path) -> .wh.<name> | ("opaque", dir) -> <dir>/.wh..wh..opq
+    """
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for kind, path, *rest in entries:
+            path = path.lstrip("/")
+            data = b""
+            if kind == "whiteout":
+                parent, _, name = path.rpartition("/")
+                info = tarfile.TarInfo(f"{parent}/.wh.{name}" if parent else f".wh.{name}")
+            elif kind == "opaque":
+                info = tarfile.TarInfo(f"{path}/.wh..wh..opq")
+            elif kind == "dir":
+                info = tarfile.TarInfo(path)
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+            elif kind == "symlink":
+                info = tarfile.TarInfo(path)
+                info.type, info.linkname = tarfile.SYMTYPE, rest[0]
+            elif kind == "file":
+                info = tarfile.TarInfo(path)
+                data = rest[0].encode() if isinstance(rest[0], str) else rest[0]
+                info.mode = rest[1] if len(rest) > 1 else 0o644
+            else:
+                raise ValueError(kind)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    return gzip.compress(buf.getvalue(), mtime=0)
+
+
+def build_image(layers: list[bytes], config: dict, oci: bool = False) -> BuiltImage:
+    """Config {"config": {...}, ...} plus layers from tar_layer, as Docker v2 schema 2 or OCI."""
+    diff_ids = [sha256_digest(gzip.decompress(layer)) for layer in layers]
+    full = {"architecture": "amd64", "os": "linux", **config, "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+    config_bytes = json.dumps(full, separators=(",", ":")).encode()
+    media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST_V2
+    layer_type = "application/vnd.oci.image.layer.v1.tar+gzip" if oci else "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json" if oci else "application/vnd.docker.container.image.v1+json",
+                "size": len(config_bytes),
+                "digest": sha256_digest(config_bytes),
+            },
+            "layers": [{"mediaType": layer_type, "size": len(b), "digest": sha256_digest(b)} for b in layers],
+        },
+        indent=3,
+    ).encode()
+    return BuiltImage(config=config_bytes, layers=layers, manifest=manifest, media_type=media_type)
+
+
+def push_built_image(registry: str, name: str, image: BuiltImage, reference: str) -> str:
+    for blob in [image.config, *image.layers]:
+        push_blob(registry, name, blob)
+    r = requests.put(
+        f"{registry}/v2/{name}/manifests/{reference}",
+        data=image.manifest,
+        headers={"Content-Type": image.media_type},
+        timeout=10,
+    )
+    assert r.status_code == 201, (r.status_code, r.text)
+    return image.digest
+
+
+def push_index(registry: str, name: str, entries: list[tuple[BuiltImage, str]], reference: str) -> str:
+    """An OCI image index over already pushed images; entries are (image, "os/arch")."""
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": img.media_type,
+                    "size": len(img.manifest),
+                    "digest": img.digest,
+                    "platform": {"os": plat.split("/")[0], "architecture": plat.split("/")[1]},
+                }
+                for img, plat in entries
+            ],
+        }
+    ).encode()
+    r = requests.put(
+        f"{registry}/v2/{name}/manifests/{reference}", data=body, headers={"Content-Type": OCI_INDEX}, timeout=10
+    )
+    assert r.status_code == 201, (r.status_code, r.text)
+    return sha256_digest(body)
+
+
+def aws_client(server: Server, service: str):
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
