@@ -1,7 +1,8 @@
 // Bundles each action (actions/<name>/main.ts) and the CLI (src/cli/index.ts) into
-// dist/<name>/index.js, and the inference service (service/src/main.ts) into
-// service/dist/server.js, with esbuild. Entries are found by convention, so a new
-// action needs no change here. The bundles are committed; CI fails when they are stale.
+// dist/<name>/index.js, the inference service (service/src/main.ts) into
+// service/dist/server.js and the smoke-test Lambda into infra/lambda/smoke-test/dist/,
+// with esbuild. Entries are found by convention, so a new action needs no change here.
+// The bundles are committed; CI fails when they are stale.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -53,4 +54,15 @@ await build({
   external: ["sharp", "onnxruntime-node"],
 });
 built.push(...Object.keys(serviceEntries).map((entry) => `service/${entry}`));
+
+// The smoke-test Lambda: one ESM file holding everything it imports, the AWS SDK included,
+// so it runs the SDK it was tested with rather than whichever one the Lambda runtime ships.
+// `.mjs`, so Node 20 and the nodejs22.x runtime load it as ESM without a package.json.
+rmSync("infra/lambda/smoke-test/dist", { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: ["infra/lambda/smoke-test/src/handler.ts"],
+  outfile: "infra/lambda/smoke-test/dist/index.mjs",
+});
+built.push("infra/lambda/smoke-test/dist/index.mjs");
 console.log(`built ${built.length} bundles: ${built.join(", ")}`);

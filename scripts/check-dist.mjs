@@ -3,11 +3,12 @@
 import { execFileSync } from "node:child_process";
 
 execFileSync("node", ["scripts/build.mjs"], { stdio: "inherit" });
-const changed = execFileSync("git", ["status", "--porcelain", "--", "dist", "service/dist"], {
+const bundles = ["dist", "service/dist", "infra/lambda/smoke-test/dist"];
+const changed = execFileSync("git", ["status", "--porcelain", "--", ...bundles], {
   encoding: "utf8",
 }).trim();
 if (changed) {
-  console.error(`dist/ is stale; run \`npm run build\` and commit the result:\n${changed}`);
+  console.error(`${bundles.join(", ")}: stale; run \`npm run build\` and commit the result:\n${changed}`);
   process.exit(1);
 }
-console.log("dist/ is up to date");
+console.log(`${bundles.join(", ")}: up to date`);

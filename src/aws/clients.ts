@@ -15,6 +15,7 @@ export interface ClientConfig {
   maxAttempts: number;
   retryMode: "standard" | "adaptive";
   customUserAgent: [string, string][];
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 /**
@@ -34,9 +35,20 @@ export function awsClientConfig(options: AwsOptions = {}): ClientConfig {
   const endpoint = env.AWS_ENDPOINT_URL || undefined;
   // Against the local AWS an unimplemented call answers 500; retrying it only hides that.
   const maxAttempts = options.maxAttempts ?? (endpoint ? 2 : 5);
+  // An explicit env carries its own keys (a second local AWS, a test); otherwise the
+  // SDK's default chain finds credentials (env, profile, OIDC web identity, ...).
+  const credentials =
+    options.env && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }),
+        }
+      : undefined;
   return {
     region,
     ...(endpoint ? { endpoint } : {}),
+    ...(credentials && { credentials }),
     maxAttempts,
     retryMode: "adaptive",
     customUserAgent: [["astrolens-release", TOOLKIT_VERSION]],

@@ -1,9 +1,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { CloudWatchClient, DescribeAlarmsCommand, SetAlarmStateCommand } from "@aws-sdk/client-cloudwatch";
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { S3Client } from "@aws-sdk/client-s3";
 import { createClient } from "../aws/clients.js";
 import { s3Downloader } from "../aws/s3.js";
+import { environmentResources } from "../environment.js";
 import { ConfigurationError, errorMessage } from "../errors.js";
 import { createConsoleLogger, type Logger } from "../gh/logger.js";
 import { parseImageReference, promoteImage } from "../image/promote.js";
@@ -11,7 +13,9 @@ import { evaluateScan } from "../image/scan-policy.js";
 import { type PolicySettings, readPolicyFile, resolveScanPolicy } from "../image/scan-policy-file.js";
 import { formatVerdictForConsole } from "../image/scan-summary.js";
 import { parseTrivyReport } from "../image/trivy-report.js";
+import { formatInventory, inspectEnvironment } from "../infra/inventory.js";
 import { readLocalEnv } from "../local/env-file.js";
+import { LOCAL_ENVIRONMENT } from "../local/environment.js";
 import { localPaths } from "../local/paths.js";
 import { localDown, localStatus, localUp } from "../local/stack.js";
 import { TOOLKIT_VERSION } from "../version.js";
@@ -20,7 +24,12 @@ import { runRelease } from "./release.js";
 const USAGE = `astrolens-release ${TOOLKIT_VERSION} — release the AstroLens inference service
 
 Usage:
-  astrolens-release local up | down | status     start, stop or show the local AWS
+  astrolens-release local up | down | status     start, stop or show the local AWS (up also
+                                                 bootstraps the local environment from infra/)
+  astrolens-release local alarm NAME --state ALARM|OK [--reason TEXT]
+                                                 set an alarm in the local AWS (rehearse a rollback)
+  astrolens-release status --env ENV [--json]    the environment's resources as AWS reports them
+                                                 (exit 1 when one is missing)
   astrolens-release release --env local [--summary FILE]
                                                  build -> scan -> push against the local AWS
   astrolens-release scan --report FILE [--policy FILE] [--waivers FILE] [--json]
@@ -57,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
         return await promoteCommand(args, logger);
       case "gate":
         return await gateCommand(args, logger);
+      case "status":
+        return await statusCommand(args);
       case "--version":
         process.stdout.write(`${TOOLKIT_VERSION}\n`);
         return 0;
@@ -78,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function localCommand(args: string[], logger: Logger): Promise<number> {
   const [verb] = args;
+  if (verb === "alarm") return await localAlarmCommand(args.slice(1), logger);
   if (verb === "up") await localUp(logger);
   else if (verb === "down") await localDown(logger);
   else if (verb === "status") {
@@ -86,8 +98,63 @@ async function localCommand(args: string[], logger: Logger): Promise<number> {
         `${service.name.padEnd(9)} ${service.state.padEnd(15)} ${service.url}${service.pid ? ` (pid ${service.pid})` : ""}\n`,
       );
     }
-  } else throw new ConfigurationError(`"local ${verb ?? ""}": expected local up, local down or local status`);
+  } else {
+    throw new ConfigurationError(
+      `"local ${verb ?? ""}": expected local up, local down, local status or local alarm NAME --state ALARM|OK`,
+    );
+  }
   return 0;
+}
+
+/** Sets an alarm's state in the local AWS, as a metric breach would: rehearses a rollback. */
+async function localAlarmCommand(args: string[], logger: Logger): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { state: { type: "string" }, reason: { type: "string" } },
+  });
+  const [name] = positionals;
+  const state = values.state?.toUpperCase();
+  if (!name || (state !== "ALARM" && state !== "OK")) {
+    throw new ConfigurationError(
+      "usage: astrolens-release local alarm NAME --state ALARM|OK [--reason TEXT] (alarm names: astrolens-release status --env local)",
+    );
+  }
+  Object.assign(process.env, readLocalEnv(localPaths().envFile));
+  const cloudwatch = createClient(CloudWatchClient);
+  const found = await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNames: [name] }));
+  if ((found.MetricAlarms?.length ?? 0) + (found.CompositeAlarms?.length ?? 0) === 0) {
+    throw new ConfigurationError(
+      `alarm "${name}" does not exist in the local AWS: see the alarms with astrolens-release status --env local`,
+    );
+  }
+  await cloudwatch.send(
+    new SetAlarmStateCommand({
+      AlarmName: name,
+      StateValue: state,
+      StateReason: values.reason ?? `set to ${state} by astrolens-release local alarm`,
+    }),
+  );
+  logger.info(`alarm ${name}: ${state}`);
+  return 0;
+}
+
+/** The environment's resources as AWS reports them now. */
+async function statusCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { env: { type: "string" }, json: { type: "boolean", default: false } },
+  });
+  if (!values.env) throw new ConfigurationError("--env is required: astrolens-release status --env local");
+  const resources = environmentResources(values.env);
+  if (values.env === LOCAL_ENVIRONMENT) Object.assign(process.env, readLocalEnv(localPaths().envFile));
+  const inventory = await inspectEnvironment(resources);
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify({ environment: values.env, resources: inventory }, null, 2)}\n`
+      : `environment ${values.env}\n${formatInventory(inventory)}\n`,
+  );
+  return inventory.every((item) => item.present) ? 0 : 1;
 }
 
 async function releaseCommand(args: string[], logger: Logger): Promise<number> {

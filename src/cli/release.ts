@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { ECRClient } from "@aws-sdk/client-ecr";
-import { createClient } from "../aws/clients.js";
+import { type AwsOptions, createClient } from "../aws/clients.js";
 import { ConfigurationError } from "../errors.js";
 import type { Logger } from "../gh/logger.js";
 import { Summary } from "../gh/summary.js";
-import { buildImage } from "../image/build.js";
+import { type BuiltImage, buildImage } from "../image/build.js";
 import { containerStorage } from "../image/containers.js";
 import { type PushedImage, pushImage } from "../image/push.js";
 import { type ScanResult, scanImage } from "../image/scan.js";
@@ -13,7 +13,7 @@ import { resolveScanPolicy } from "../image/scan-policy-file.js";
 import { renderScanSummary } from "../image/scan-summary.js";
 import { LOCAL_BUILD_ARGS, proxyCaSecret } from "../local/base-images.js";
 import { readLocalEnv } from "../local/env-file.js";
-import { localPaths } from "../local/paths.js";
+import { type LocalPaths, localPaths } from "../local/paths.js";
 import { TOOLKIT_VERSION } from "../version.js";
 
 export const DEFAULT_REPOSITORY = "astrolens/inference";
@@ -56,18 +56,73 @@ export async function runRelease(options: ReleaseOptions): Promise<ReleaseOutcom
     }
   };
 
+  const { image, scan, pushed } = await buildScanPush({
+    repository: options.repository ?? DEFAULT_REPOSITORY,
+    outputDir,
+    timed,
+    logger,
+  });
+  const summary = new Summary().heading(`AstroLens release to ${options.env}`);
+  summary.raw(renderScanSummary(scan.verdict, { headingLevel: 3 }));
+  summary.heading("Image", 3).table(
+    ["", ""],
+    [
+      ["image", pushed.imageUri],
+      ["media type", pushed.mediaType],
+      ["tags", pushed.tags.join(", ")],
+      ["SBOM", scan.sbomFile],
+      ["SARIF", scan.sarifFile],
+    ],
+  );
+  summary.heading("Timings", 3).table(
+    ["stage", "seconds"],
+    timings.map((t) => [t.stage, t.seconds.toFixed(1)]),
+  );
+  return { digest: image.digest, pushed, scan, summary, timings };
+}
+
+export interface BuildScanPushOptions {
+  repository: string;
+  /** Where the build and scan write their files. */
+  outputDir: string;
+  /** The model folder under service/models baked into the image (the Dockerfile's default otherwise). */
+  modelVersion?: string;
+  /** Tags to push; the checkout's release tags by default. */
+  tags?: string[];
+  timed?: <T>(stage: string, fn: () => Promise<T>) => Promise<T>;
+  /** The local AWS to push to (process.env by default) and the checkout's paths. */
+  aws?: AwsOptions;
+  paths?: LocalPaths;
+  logger: Logger;
+}
+
+/**
+ * The image half of a local release: build the checkout with buildah, scan it with the
+ * offline Trivy and the repository's waivers, and push it only when the scan passed.
+ * Expects the local AWS's variables in the environment.
+ */
+export async function buildScanPush(
+  options: BuildScanPushOptions,
+): Promise<{ image: BuiltImage; scan: ScanResult; pushed: PushedImage }> {
+  const { logger, outputDir } = options;
+  const timed = options.timed ?? ((_stage, fn) => fn());
+  const paths = options.paths ?? localPaths();
+  const env = options.aws?.env ?? process.env;
   const image = await timed("build", () =>
     buildImage({
       context: paths.root,
       dockerfile: "Dockerfile",
       name: "localhost/astrolens-inference:candidate",
-      buildArgs: LOCAL_BUILD_ARGS,
+      buildArgs: {
+        ...LOCAL_BUILD_ARGS,
+        ...(options.modelVersion && { MODEL_VERSION: options.modelVersion }),
+      },
       secrets: proxyCaSecret(),
       platform: "linux/amd64",
       cacheFrom: [],
       builder: "buildah",
       outputDir: join(outputDir, "build"),
-      storage: containerStorage(process.env, paths.root),
+      storage: containerStorage(env, paths.root),
       logger,
     }),
   );
@@ -87,38 +142,22 @@ export async function runRelease(options: ReleaseOptions): Promise<ReleaseOutcom
       logger,
     }),
   );
-  const summary = new Summary().heading(`AstroLens release to ${options.env}`);
-  summary.raw(renderScanSummary(scan.verdict, { headingLevel: 3 }));
   if (!scan.verdict.passed) {
     throw new ConfigurationError(`the image scan failed, nothing was pushed: ${scan.verdict.summaryLine}`);
   }
-  const ecr = createClient(ECRClient);
+  const ecr = createClient(ECRClient, options.aws);
   const pushed = await timed("push", () =>
     pushImage({
       ecr,
       imageDir: image.imageDir,
-      repository: options.repository ?? DEFAULT_REPOSITORY,
-      tags: releaseTags(paths.root, image.digest),
+      repository: options.repository,
+      tags: options.tags ?? releaseTags(paths.root, image.digest),
       scanVerdict: "pass",
       scannedDigest: scan.digest,
       logger,
     }),
   );
-  summary.heading("Image", 3).table(
-    ["", ""],
-    [
-      ["image", pushed.imageUri],
-      ["media type", pushed.mediaType],
-      ["tags", pushed.tags.join(", ")],
-      ["SBOM", scan.sbomFile],
-      ["SARIF", scan.sarifFile],
-    ],
-  );
-  summary.heading("Timings", 3).table(
-    ["stage", "seconds"],
-    timings.map((t) => [t.stage, t.seconds.toFixed(1)]),
-  );
-  return { digest: image.digest, pushed, scan, summary, timings };
+  return { image, scan, pushed };
 }
 
 /**

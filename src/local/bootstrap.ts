@@ -215,11 +215,14 @@ export function prepareTemplate(original: Template): { template: Template; sdkRe
     sdkResources.push({ logicalId, type: resource.Type, properties: extract(resource.Properties ?? {}) });
     delete template.Resources[logicalId];
   }
-  // Outputs that name a resource moved out of the template would not resolve: drop them.
-  const removed = new Set(sdkResources.map((r) => r.logicalId));
-  for (const [key, output] of Object.entries(outputs)) {
-    if (referencesAny(output.Value, removed)) delete outputs[key];
+  // What is left may still name a moved resource (a dashboard lists the alarms' ARNs):
+  // those references become the literal values CloudFormation would have given.
+  const moved = new Map(sdkResources.map((r) => [r.logicalId, alarmAttributes(r)]));
+  for (const [logicalId, resource] of Object.entries(template.Resources)) {
+    template.Resources[logicalId] = rewriteReferences(resource, moved) as Template["Resources"][string];
   }
+  for (const [key, output] of Object.entries(outputs))
+    outputs[key] = rewriteReferences(output, moved) as typeof output;
   if (Object.keys(outputs).length > 0) template.Outputs = outputs;
   return { template, sdkResources };
 }
@@ -240,18 +243,57 @@ function substituteResolved(value: unknown, outputs: Record<string, string>): un
   return value;
 }
 
-function referencesAny(value: unknown, logicalIds: Set<string>): boolean {
-  if (Array.isArray(value)) return value.some((v) => referencesAny(v, logicalIds));
-  if (value && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    if (typeof record.Ref === "string" && logicalIds.has(record.Ref)) return true;
-    const getAtt = record["Fn::GetAtt"];
-    if (Array.isArray(getAtt) && logicalIds.has(String(getAtt[0]))) return true;
-    if (typeof getAtt === "string" && logicalIds.has(getAtt.split(".")[0] ?? "")) return true;
-    return Object.values(record).some((v) => referencesAny(v, logicalIds));
+/** What `Ref` and `Fn::GetAtt … Arn` give for an alarm, as CloudFormation documents them. */
+function alarmAttributes(resource: SdkResource): Record<string, string> {
+  const name = (resource.properties as { AlarmName?: unknown }).AlarmName;
+  if (typeof name !== "string") {
+    throw new ConfigurationError(
+      `alarm ${resource.logicalId} needs a literal AlarmName for the local bootstrap: give it a physical name in the CDK app`,
+    );
   }
-  // Fn::Sub strings name resources as ${LogicalId} or ${LogicalId.Attribute}.
-  return typeof value === "string" && [...logicalIds].some((id) => new RegExp(`\\$\\{${id}[.}]`).test(value));
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: an Fn::Sub template for moto to fill in
+  const arn = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:" + name;
+  return { Ref: name, Arn: arn };
+}
+
+/** Replaces `Ref`, `Fn::GetAtt` and `Fn::Sub` references to moved resources by their values. */
+function rewriteReferences(value: unknown, moved: Map<string, Record<string, string>>): unknown {
+  if (Array.isArray(value)) return value.map((v) => rewriteReferences(v, moved));
+  if (!value || typeof value !== "object") return value;
+  const record = value as Record<string, unknown>;
+  const attribute = (logicalId: string, name: string): string | undefined => {
+    const attributes = moved.get(logicalId);
+    if (!attributes) return undefined;
+    const found = attributes[name];
+    if (found === undefined) {
+      throw new ConfigurationError(
+        `the local bootstrap cannot resolve ${logicalId}.${name}: only Ref and Arn are known`,
+      );
+    }
+    return found;
+  };
+  if (typeof record.Ref === "string") {
+    const resolved = attribute(record.Ref, "Ref");
+    if (resolved !== undefined) return resolved;
+  }
+  const getAtt = record["Fn::GetAtt"];
+  if (getAtt !== undefined) {
+    const [logicalId, name] = Array.isArray(getAtt) ? getAtt.map(String) : String(getAtt).split(".");
+    const resolved = attribute(logicalId ?? "", name ?? "");
+    if (resolved !== undefined) return resolved.includes("${") ? { "Fn::Sub": resolved } : resolved;
+  }
+  const sub = record["Fn::Sub"];
+  if (sub !== undefined) {
+    const text = Array.isArray(sub) ? String(sub[0]) : String(sub);
+    const replaced = text.replace(
+      /\$\{([A-Za-z0-9]+)(?:\.([A-Za-z0-9]+))?\}/g,
+      (whole, id: string, name?: string) => {
+        return attribute(id, name ?? "Ref") ?? whole;
+      },
+    );
+    return { "Fn::Sub": Array.isArray(sub) ? [replaced, ...sub.slice(1)] : replaced };
+  }
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, rewriteReferences(v, moved)]));
 }
 
 async function describeStack(cfn: CloudFormationClient, stackName: string): Promise<Stack | undefined> {

@@ -7,6 +7,7 @@ import { ConfigurationError } from "../errors.js";
 import type { Logger } from "../gh/logger.js";
 import { findProgram, runCommand } from "../tools/command.js";
 import { formatEnvFile } from "./env-file.js";
+import { bootstrapLocalEnvironment } from "./environment.js";
 import { type LocalPaths, localPaths } from "./paths.js";
 
 export const LOCAL_REGION = "us-east-1";
@@ -58,6 +59,8 @@ export function motoCommand(
       String(port),
       "--registry-url",
       registryUrl,
+      "--state-dir",
+      paths.state,
     ],
     env: { PYTHONPATH: join(paths.root, "scripts", "local-aws") },
   };
@@ -83,19 +86,23 @@ export function localServices(paths: LocalPaths = localPaths(), env = process.en
       url: `http://127.0.0.1:${motoPort}`,
       ...motoCommand(paths, motoPort, registryUrl),
       marker: "astrolens_moto",
-      readyPath: "/moto-api/data.json",
+      // Not data.json: it serialises every model, and a Lambda function there asks for Docker.
+      readyPath: "/moto-api/config",
     },
   ];
 }
 
 /**
- * Starts the local AWS (moto with our extension, and the OCI registry) and writes
- * the env file. Running it again is harmless: a service already running is kept.
+ * Starts the local AWS (moto with our extension, and the OCI registry), writes the env
+ * file, and bootstraps the `local` environment from the CDK app (its stack, running the
+ * baseline release). Running it again is harmless: a service already running is kept
+ * and an unchanged stack is left alone.
  */
 export async function localUp(
   logger: Logger,
   paths: LocalPaths = localPaths(),
   env: NodeJS.ProcessEnv = process.env,
+  options: { bootstrap: boolean } = { bootstrap: true },
 ): Promise<Record<string, string>> {
   checkPrerequisites(env);
   for (const dir of [paths.state, paths.logs, paths.pids, paths.registryData])
@@ -115,6 +122,11 @@ export async function localUp(
   writeFileSync(paths.envFile, formatEnvFile(localVars));
   logger.info(`wrote ${paths.envFile}`);
   await prepareReleaseTools(paths, logger);
+  if (options.bootstrap) {
+    await logger.group("Bootstrapping the local environment from the CDK app", () =>
+      bootstrapLocalEnvironment(paths, { env: { ...env, ...localVars } }, logger),
+    );
+  }
   return localVars;
 }
 

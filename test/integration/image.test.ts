@@ -196,7 +196,7 @@ describe("the image stage against the local AWS", () => {
       const endpoint = `http://127.0.0.1:${motoPort}`;
       for (let i = 0; i < 100; i++) {
         if (
-          await fetch(`${endpoint}/moto-api/data.json`).then(
+          await fetch(`${endpoint}/moto-api/config`).then(
             (r) => r.ok,
             () => false,
           )

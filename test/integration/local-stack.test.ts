@@ -67,7 +67,8 @@ describe("the local AWS", () => {
       ASTROLENS_MOTO_PORT: String(await freePort()),
       ASTROLENS_REGISTRY_PORT: String(await freePort()),
     };
-    const vars = await localUp(createMemoryLogger(), paths, env);
+    // Processes only: the environment inside is the shared stack's business.
+    const vars = await localUp(createMemoryLogger(), paths, env, { bootstrap: false });
     cleanups.push(() => localDown(createMemoryLogger(), paths, env));
     expect(vars.AWS_ENDPOINT_URL).toBe(`http://127.0.0.1:${env.ASTROLENS_MOTO_PORT}`);
     const pids = localStatus(paths, env).map((s) => s.pid as number);

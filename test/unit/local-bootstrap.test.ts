@@ -44,11 +44,14 @@ describe("prepareTemplate", () => {
     expect(prepared.Outputs?.[actionKey]?.Value).toEqual({ Ref: "Topic" });
   });
 
-  it("drops outputs that name a resource moved out (Ref or Fn::Sub), keeps the others", () => {
+  it("gives what still names a moved alarm the values CloudFormation would (Ref, Fn::Sub of its ARN)", () => {
     const { template: prepared } = prepareTemplate(template);
-    expect(prepared.Outputs?.TopicArn).toBeDefined();
-    expect(prepared.Outputs?.AlarmName).toBeUndefined();
-    expect(prepared.Outputs?.AlarmSub).toBeUndefined();
+    expect(prepared.Outputs?.TopicArn).toEqual({ Value: { Ref: "Topic" } });
+    expect(prepared.Outputs?.AlarmName).toEqual({ Value: "a-5xx" });
+    expect(prepared.Outputs?.AlarmSub).toEqual({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+      Value: { "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:a-5xx" },
+    });
   });
 
   it("leaves the caller's template untouched", () => {
