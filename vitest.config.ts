@@ -6,7 +6,14 @@ export default defineConfig({
       { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
       { test: { name: "service", include: ["service/test/**/*.test.ts"], testTimeout: 30_000 } },
       // The CDK app and the smoke-test Lambda (synthesis, IAM, linters, the handler).
-      { test: { name: "infra", include: ["infra/**/*.test.ts"], exclude: ["**/node_modules/**"], testTimeout: 120_000 } },
+      {
+        test: {
+          name: "infra",
+          include: ["infra/**/*.test.ts"],
+          exclude: ["**/node_modules/**"],
+          testTimeout: 120_000,
+        },
+      },
       {
         test: {
           name: "integration",
