@@ -182,7 +182,7 @@ export type ContextReader = (key: string) => unknown;
 /**
  * The settings of one environment: the defaults above, then per-environment context
  * (`-c astrolens:<env>:account=…`, `…:region`, `…:availabilityZones=a,b`,
- * `…:createOidcProvider=false`) or environment variables
+ * `…:createOidcProvider=false`, `…:synthesizer=bootstrapless`) or environment variables
  * (`ASTROLENS_<ENV>_ACCOUNT`, `ASTROLENS_<ENV>_REGION`), and `-c astrolens:githubRepository=owner/name`.
  * With nothing given it synthesizes offline: the account stays unset (account-agnostic)
  * except for `local`, whose account is moto's.
@@ -240,8 +240,18 @@ export function resolveSettings(
     );
   }
 
+  // A rehearsal of this environment in the local AWS has no `cdk bootstrap`: the local
+  // bootstrap uploads the assets itself (src/local/environment.ts).
+  const synthesizer = read("synthesizer") ?? defaults.synthesizer;
+  if (synthesizer !== "bootstrapped" && synthesizer !== "bootstrapless") {
+    throw new ConfigurationError(
+      `astrolens:${environment}:synthesizer must be bootstrapped or bootstrapless, got "${synthesizer}"`,
+    );
+  }
+
   const settings: EnvironmentSettings = {
     ...defaults,
+    synthesizer,
     account,
     region,
     availabilityZones: [zones[0] as string, zones[1] as string],

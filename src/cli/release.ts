@@ -1,7 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { ECRClient } from "@aws-sdk/client-ecr";
+import type { GateResult } from "../../service/src/gate/run.js";
 import { type AwsOptions, createClient } from "../aws/clients.js";
+import { type DeployOutcome, deploy, environmentStatus } from "../deploy/entry.js";
+import { environmentResources } from "../environment.js";
 import { ConfigurationError } from "../errors.js";
 import type { Logger } from "../gh/logger.js";
 import { Summary } from "../gh/summary.js";
@@ -11,16 +16,22 @@ import { type PushedImage, pushImage } from "../image/push.js";
 import { type ScanResult, scanImage } from "../image/scan.js";
 import { resolveScanPolicy } from "../image/scan-policy-file.js";
 import { renderScanSummary } from "../image/scan-summary.js";
+import { localTestUrl } from "../local/alb.js";
 import { LOCAL_BUILD_ARGS, proxyCaSecret } from "../local/base-images.js";
 import { readLocalEnv } from "../local/env-file.js";
+import { BASELINE_MODEL, LOCAL_ENVIRONMENT } from "../local/environment.js";
 import { type LocalPaths, localPaths } from "../local/paths.js";
 import { TOOLKIT_VERSION } from "../version.js";
 
-export const DEFAULT_REPOSITORY = "astrolens/inference";
-
 export interface ReleaseOptions {
   env: string;
-  repository?: string;
+  /** The model folder under service/models the image carries (the candidate); default v2. */
+  model?: string;
+  /** Stop after the plan: build, scan, push and gate run, nothing is deployed. */
+  dryRun?: boolean;
+  /** Return once the bake starts (`astrolens-release resume` watches the rest). */
+  returnAtBake?: boolean;
+  sagemakerStrategy?: string;
   logger: Logger;
 }
 
@@ -28,23 +39,33 @@ export interface ReleaseOutcome {
   digest: string;
   pushed: PushedImage;
   scan: ScanResult;
+  gate: GateResult;
+  deployed: DeployOutcome;
   summary: Summary;
   timings: { stage: string; seconds: number }[];
 }
 
+/** The candidate model the image carries unless told otherwise (the Dockerfile's default). */
+export const DEFAULT_CANDIDATE_MODEL = "v2";
+
 /**
- * The release as far as it exists: build -> scan -> push, against the local AWS.
- * Later stages (gate, deploy, smoke, watch) join this same sequence.
+ * The local release, the whole of it: build -> scan -> push -> gate -> deploy, against
+ * the local AWS and its `local` environment (which `local up` made from the CDK app).
+ * The gate compares the candidate with the model production runs now; the deploy is the
+ * same coordinator the deploy action runs.
  */
-export async function runRelease(options: ReleaseOptions): Promise<ReleaseOutcome> {
+export async function runLocalRelease(options: ReleaseOptions): Promise<ReleaseOutcome> {
   const { logger } = options;
-  if (options.env !== "local") {
+  if (options.env !== LOCAL_ENVIRONMENT) {
     throw new ConfigurationError(
-      `--env ${options.env}: only "local" is available from the CLI so far; releases to AWS environments run from the release workflow`,
+      `--env ${options.env}: the CLI releases to "local" only; releases to AWS environments run from the release workflow (or \`astrolens-release deploy\` with AWS credentials)`,
     );
   }
   const paths = localPaths();
   Object.assign(process.env, readLocalEnv(paths.envFile));
+  const resources = environmentResources(options.env);
+  const candidateModel = options.model ?? DEFAULT_CANDIDATE_MODEL;
+  const candidateDir = modelFolder(paths.root, candidateModel);
   const outputDir = join(paths.state, "release");
   const timings: ReleaseOutcome["timings"] = [];
   const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
@@ -57,8 +78,9 @@ export async function runRelease(options: ReleaseOptions): Promise<ReleaseOutcom
   };
 
   const { image, scan, pushed } = await buildScanPush({
-    repository: options.repository ?? DEFAULT_REPOSITORY,
+    repository: resources.ecrRepository,
     outputDir,
+    modelVersion: candidateModel,
     timed,
     logger,
   });
@@ -74,11 +96,111 @@ export async function runRelease(options: ReleaseOptions): Promise<ReleaseOutcom
       ["SARIF", scan.sarifFile],
     ],
   );
+
+  const productionDir = await productionModelFolder(paths.root, resources.environment);
+  const metricsFile = join(outputDir, "gate", "metrics.json");
+  const gate = await timed("gate", () =>
+    logger.group(
+      `Accuracy gate: ${candidateModel} against production (${basename(productionDir)})`,
+      async () =>
+        (await loadGate()).runGate({
+          candidate: candidateDir,
+          production: productionDir,
+          sets: LOCAL_EVAL_SETS(paths.root),
+          policyFile: join(paths.root, ".astrolens", "gate-policy.yaml"),
+          metricsFile,
+          logger,
+        }),
+    ),
+  );
+  summary.raw(gate.markdown);
+  if (gate.comparison.blocksRelease) {
+    throw new ConfigurationError(
+      `the accuracy gate blocked the release (${gate.comparison.verdict}), nothing was deployed: see ${metricsFile}`,
+    );
+  }
+
+  const deployed = await timed("deploy", async () =>
+    deploy({
+      environment: resources.environment,
+      image: pushed.imageUri,
+      modelManifest: join(candidateDir, "manifest.json"),
+      ...(options.sagemakerStrategy && { sagemakerStrategy: options.sagemakerStrategy }),
+      ...(options.returnAtBake && { wait: "bake" }),
+      dryRun: options.dryRun ?? false,
+      scanVerdict: scan.verdict.passed ? "pass" : "fail",
+      gateMetricsFile: metricsFile,
+      testUrl: await localTestUrl(resources),
+      pollIntervalMs: LOCAL_POLL_MS,
+      logger,
+    }),
+  );
+  summary.raw(deployed.summary.toMarkdown());
   summary.heading("Timings", 3).table(
     ["stage", "seconds"],
     timings.map((t) => [t.stage, t.seconds.toFixed(1)]),
   );
-  return { digest: image.digest, pushed, scan, summary, timings };
+  return { digest: image.digest, pushed, scan, gate, deployed, summary, timings };
+}
+
+/** The local AWS's clock runs fast (time scale), so the coordinator reads it often. */
+export const LOCAL_POLL_MS = 500;
+
+/** The evaluation sets the local gate uses (the ones the accuracy-gate action defaults to, plus OOD and detection). */
+function LOCAL_EVAL_SETS(root: string) {
+  const sets = join(root, "test", "fixtures", "eval");
+  return {
+    classification: join(sets, "synthetic", "manifest.json"),
+    ood: join(sets, "ood", "manifest.json"),
+    detection: join(sets, "detection", "manifest.json"),
+  };
+}
+
+type GateModule = typeof import("../../service/src/gate/run.js");
+
+/**
+ * The gate runs onnxruntime-node, a native addon: it lives in its own bundle beside
+ * service/node_modules, loaded only when a command needs it.
+ */
+export async function loadGate(): Promise<GateModule> {
+  return (await import(new URL("../../service/dist/gate/index.js", import.meta.url).href)) as GateModule;
+}
+
+/** service/models/<name>, checked to hold a manifest. */
+function modelFolder(root: string, name: string): string {
+  const dir = join(root, "service", "models", name);
+  if (!existsSync(join(dir, "manifest.json"))) {
+    const known = readdirSync(join(root, "service", "models")).filter((d) =>
+      existsSync(join(root, "service", "models", d, "manifest.json")),
+    );
+    throw new ConfigurationError(
+      `--model ${name}: service/models/${name}/manifest.json does not exist; choose one of ${known.join(", ")}`,
+    );
+  }
+  return dir;
+}
+
+/**
+ * The model production serves now, as a folder of this checkout: the one whose
+ * manifest's sha256 the environment's last succeeded release recorded, or the baseline
+ * when no release succeeded yet (the environment still runs what `local up` deployed).
+ */
+async function productionModelFolder(root: string, environment: string): Promise<string> {
+  const status = await environmentStatus(environment);
+  const served = status.lastSucceeded?.model;
+  if (!served) return modelFolder(root, BASELINE_MODEL);
+  const models = join(root, "service", "models");
+  for (const name of readdirSync(models)) {
+    const manifest = join(models, name, "manifest.json");
+    if (
+      existsSync(manifest) &&
+      createHash("sha256").update(readFileSync(manifest)).digest("hex") === served.manifestSha256
+    )
+      return join(models, name);
+  }
+  throw new ConfigurationError(
+    `${environment} serves model ${served.version} (manifest sha256 ${served.manifestSha256.slice(0, 12)}…), which is not a folder of service/models in this checkout: check out the commit that built it, or roll back`,
+  );
 }
 
 export interface BuildScanPushOptions {

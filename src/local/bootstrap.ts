@@ -251,8 +251,8 @@ function alarmAttributes(resource: SdkResource): Record<string, string> {
       `alarm ${resource.logicalId} needs a literal AlarmName for the local bootstrap: give it a physical name in the CDK app`,
     );
   }
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: an Fn::Sub template for moto to fill in
-  const arn = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:" + name;
+  // An Fn::Sub template: moto fills in the pseudo parameters.
+  const arn = `arn:\${AWS::Partition}:cloudwatch:\${AWS::Region}:\${AWS::AccountId}:alarm:${name}`;
   return { Ref: name, Arn: arn };
 }
 

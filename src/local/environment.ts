@@ -4,12 +4,13 @@ import { join } from "node:path";
 import { DescribeImagesCommand, ECRClient } from "@aws-sdk/client-ecr";
 import { type AwsOptions, awsErrorName, createClient } from "../aws/clients.js";
 import { buildScanPush } from "../cli/release.js";
-import { type EnvironmentResources, environmentResources } from "../environment.js";
+import { ENVIRONMENTS, type EnvironmentResources, environmentResources } from "../environment.js";
 import { ConfigurationError } from "../errors.js";
 import type { Logger } from "../gh/logger.js";
 import { runCommand } from "../tools/command.js";
 import { type AssetManifest, type BootstrapResult, bootstrapStack, type Template } from "./bootstrap.js";
 import type { LocalPaths } from "./paths.js";
+import { LOCAL_REGION } from "./stack.js";
 
 /**
  * The local environment a local release deploys into: the CDK app's `local` stack,
@@ -21,6 +22,8 @@ export const LOCAL_ENVIRONMENT = "local";
 /** The model folder (service/models/…) the local environment starts on. */
 export const BASELINE_MODEL = "v1";
 export const BASELINE_TAG = `baseline-${BASELINE_MODEL}`;
+/** moto's default account (the one every local resource lives in). */
+const LOCAL_ACCOUNT = "123456789012";
 /** The stack parameter that names the first image (infra/lib/stack.ts). */
 const IMAGE_PARAMETER = "ImageDigest";
 
@@ -34,12 +37,23 @@ const SYNTH_INPUTS = [
   "src/environment.ts",
 ];
 
+/**
+ * Creates one environment of the CDK app in the local AWS, running the baseline release.
+ * `local` is the one `local up` makes; any other (say `staging`, to rehearse a promotion)
+ * is synthesized for the local AWS: moto's account and region, no `cdk bootstrap`.
+ */
 export async function bootstrapLocalEnvironment(
   paths: LocalPaths,
   aws: AwsOptions,
   logger: Logger,
+  environment: string = LOCAL_ENVIRONMENT,
 ): Promise<BootstrapResult> {
-  const resources = environmentResources(LOCAL_ENVIRONMENT);
+  const resources = environmentResources(environment);
+  if (!(ENVIRONMENTS as readonly string[]).includes(environment)) {
+    throw new ConfigurationError(
+      `environment "${environment}" is not in the CDK app: choose one of ${ENVIRONMENTS.join(", ")}`,
+    );
+  }
   const assembly = await synthesize(paths, resources, logger);
   const template = JSON.parse(
     readFileSync(join(assembly, `${resources.stackName}.template.json`), "utf8"),
@@ -96,7 +110,7 @@ async function baselineDigest(resources: EnvironmentResources, aws: AwsOptions):
 }
 
 /**
- * Runs `cdk synth` for the local stack into `.local/cdk.out`, unless the app's inputs
+ * Runs `cdk synth` for one stack into `.local/cdk.out/<environment>`, unless the app's inputs
  * are unchanged since the last synth (it takes ~15 s; `local up` runs often).
  */
 async function synthesize(
@@ -104,7 +118,7 @@ async function synthesize(
   resources: EnvironmentResources,
   logger: Logger,
 ): Promise<string> {
-  const out = join(paths.state, "cdk.out");
+  const out = join(paths.state, "cdk.out", resources.environment);
   const stamp = join(out, ".inputs.sha256");
   const cdk = join(paths.root, "infra", "node_modules", "aws-cdk", "bin", "cdk");
   if (!existsSync(cdk)) {
@@ -115,16 +129,30 @@ async function synthesize(
   if (!existsSync(join(paths.root, "infra", "lambda", "smoke-test", "dist", "index.mjs"))) {
     throw new ConfigurationError("the smoke-test Lambda is not built: run `npm run build`");
   }
+  // Another environment rehearsed here takes the local AWS's account and region.
+  const env = resources.environment;
+  const rehearsal =
+    env === LOCAL_ENVIRONMENT
+      ? []
+      : [
+          ...["synthesizer=bootstrapless", `account=${LOCAL_ACCOUNT}`, `region=${LOCAL_REGION}`].flatMap(
+            (c) => ["-c", `astrolens:${env}:${c}`],
+          ),
+        ];
   const hash = hashInputs(paths.root);
   if (existsSync(stamp) && readFileSync(stamp, "utf8") === hash) {
     logger.info(`cdk synth: ${resources.stackName} unchanged since the last synth`);
     return out;
   }
   await logger.group(`Synthesizing ${resources.stackName} (cdk synth)`, () =>
-    runCommand(process.execPath, [cdk, "synth", resources.stackName, "--quiet", "--output", out], {
-      cwd: join(paths.root, "infra"),
-      logger,
-    }),
+    runCommand(
+      process.execPath,
+      [cdk, "synth", resources.stackName, "--quiet", "--output", out, ...rehearsal],
+      {
+        cwd: join(paths.root, "infra"),
+        logger,
+      },
+    ),
   );
   writeFileSync(stamp, hash);
   return out;

@@ -42,11 +42,15 @@ function portFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   return port;
 }
 
+/** The local AWS's default time scale; ASTROLENS_TIME_SCALE=1 runs at AWS's own pace. */
+export const DEFAULT_TIME_SCALE = "20";
+
 /** How moto with our extension is started: its program, arguments and environment. */
 export function motoCommand(
   paths: LocalPaths,
   port: number,
   registryUrl: string,
+  timeScale = DEFAULT_TIME_SCALE,
 ): Pick<LocalService, "command" | "env"> {
   return {
     command: [
@@ -62,7 +66,12 @@ export function motoCommand(
       "--state-dir",
       paths.state,
     ],
-    env: { PYTHONPATH: join(paths.root, "scripts", "local-aws") },
+    env: {
+      PYTHONPATH: join(paths.root, "scripts", "local-aws"),
+      // Modelled AWS time runs this many times faster (astrolens_moto/clock.py): a one-minute
+      // bake takes three seconds, so a local release rehearses every stage in seconds.
+      ASTROLENS_TIME_SCALE: timeScale,
+    },
   };
 }
 
@@ -84,7 +93,7 @@ export function localServices(paths: LocalPaths = localPaths(), env = process.en
       name: "moto",
       port: motoPort,
       url: `http://127.0.0.1:${motoPort}`,
-      ...motoCommand(paths, motoPort, registryUrl),
+      ...motoCommand(paths, motoPort, registryUrl, env.ASTROLENS_TIME_SCALE || DEFAULT_TIME_SCALE),
       marker: "astrolens_moto",
       // Not data.json: it serialises every model, and a Lambda function there asks for Docker.
       readyPath: "/moto-api/config",

@@ -14,7 +14,10 @@ import { localPaths } from "../../src/local/paths.js";
 const resources = environmentResources("local");
 const template = (): Template =>
   JSON.parse(
-    readFileSync(join(localPaths().state, "cdk.out", `${resources.stackName}.template.json`), "utf8"),
+    readFileSync(
+      join(localPaths().state, "cdk.out", "local", `${resources.stackName}.template.json`),
+      "utf8",
+    ),
   ) as Template;
 
 /** The physical names the synthesized template gives resources of one type. */

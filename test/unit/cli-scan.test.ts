@@ -115,8 +115,22 @@ describe("astrolens-release scan", () => {
 
 describe("astrolens-release commands", () => {
   it("returns 2 for an unknown command, naming it", async () => {
-    expect(await main(["deploy"])).toBe(2);
-    expect(written(stderr)).toBe('error: unknown command "deploy": run astrolens-release --help\n');
+    expect(await main(["launch"])).toBe(2);
+    expect(written(stderr)).toBe('error: unknown command "launch": run astrolens-release --help\n');
+  });
+
+  it("says what a release command needs before touching anything", async () => {
+    expect(await main(["deploy", "--env", "local"])).toBe(1);
+    expect(written(stderr)).toContain("--env and --image are required");
+    stderr.mockClear();
+    expect(await main(["rollback"])).toBe(1);
+    expect(written(stderr)).toContain("--env is required: astrolens-release rollback --env local");
+    stderr.mockClear();
+    expect(await main(["local", "alarm", "x", "--state", "RED"])).toBe(1);
+    expect(written(stderr)).toContain("usage: astrolens-release local alarm NAME --state ALARM|OK");
+    stderr.mockClear();
+    expect(await main(["status", "--env", "Prod!"])).toBe(1);
+    expect(written(stderr)).toContain('environment "Prod!" is not a valid name');
   });
 
   it("returns 2 and prints usage with no command, 0 with --help", async () => {
