@@ -1,5 +1,7 @@
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { DescribeImagesCommand, ECRClient } from "@aws-sdk/client-ecr";
 import { DescribeServicesCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
@@ -11,6 +13,7 @@ import type { Template } from "../../src/local/bootstrap.js";
 import { BASELINE_TAG, bootstrapLocalEnvironment } from "../../src/local/environment.js";
 import { localPaths } from "../../src/local/paths.js";
 
+const run = promisify(execFile);
 const resources = environmentResources("local");
 const template = (): Template =>
   JSON.parse(
@@ -67,6 +70,29 @@ describe("the local environment, bootstrapped from the CDK app by `local up`", (
     expect(service?.deploymentConfiguration?.alarms?.alarmNames?.sort()).toEqual(
       releaseAlarms(resources).sort(),
     );
+  });
+
+  it("is listed by `astrolens-release status --env local`, each resource with its live state", async () => {
+    const cli = join(localPaths().root, "dist", "cli", "index.js");
+    const { stdout } = await run(process.execPath, [cli, "status", "--env", "local", "--json"]);
+    const status = JSON.parse(stdout) as {
+      resources: { kind: string; name: string; present: boolean }[];
+      release: { ecs: { service: string }; sagemaker: { endpoint: string; status?: string } };
+    };
+    expect(status.resources.every((r) => r.present)).toBe(true);
+    expect(status.resources.map((r) => r.name)).toEqual(
+      expect.arrayContaining([
+        resources.cluster,
+        resources.service,
+        resources.endpoint,
+        resources.smokeFunction,
+        resources.ledgerTable,
+        resources.topic,
+        ...releaseAlarms(resources),
+      ]),
+    );
+    expect(status.release.ecs.service).toBe(resources.service);
+    expect(status.release.sagemaker.status).toBe("InService");
   });
 
   it("is harmless to bootstrap again: the stack is left unchanged and nothing goes missing", async () => {
