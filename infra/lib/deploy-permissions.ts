@@ -53,6 +53,8 @@ export function deployPermissions(
   names: EnvironmentResources,
   roles: PassableRoles,
   { partition, region, account }: ArnContext,
+  /** Environments whose repositories this one promotes images from (read only). */
+  promotesFrom: EnvironmentResources[] = [],
 ): PermissionStatement[] {
   const arn = (service: string, resource: string) =>
     `arn:${partition}:${service}:${region}:${account}:${resource}`;
@@ -93,6 +95,21 @@ export function deployPermissions(
       ],
       resources: [repository],
     },
+    ...(promotesFrom.length > 0
+      ? [
+          {
+            sid: "EcrPullPromotionSource",
+            why: "promote-image copies an image already released there, byte for byte, into this environment's repository",
+            actions: [
+              "ecr:DescribeImages",
+              "ecr:BatchGetImage",
+              "ecr:GetDownloadUrlForLayer",
+              "ecr:BatchCheckLayerAvailability",
+            ],
+            resources: promotesFrom.map((source) => arn("ecr", `repository/${source.ecrRepository}`)),
+          },
+        ]
+      : []),
     {
       sid: "EcsTaskDefinitions",
       why: "deploy copies the latest revision of the family, reuses an identical one, or registers one with the release's digest",

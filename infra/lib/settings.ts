@@ -45,6 +45,12 @@ export interface EnvironmentSettings {
   };
   alarms: AlarmSettings;
   github: GitHubTrust;
+  /**
+   * Environments whose images this one's deploy role may pull (never push): promote.yml
+   * and release.yml copy an already released digest from there (same account; another
+   * account also needs a repository policy on the source repository).
+   */
+  promotesFrom: EnvironmentName[];
   /** Production keeps its ledger if the stack goes: deletion protection and RETAIN. */
   retainData: boolean;
   logRetentionDays: number;
@@ -129,6 +135,8 @@ const DEFAULTS: Record<
       environments: [],
       createOidcProvider: true,
     },
+    promotesFrom: [],
+
     retainData: false,
     logRetentionDays: 7,
     synthesizer: "bootstrapless",
@@ -149,6 +157,8 @@ const DEFAULTS: Record<
       environments: ["staging"],
       createOidcProvider: true,
     },
+    promotesFrom: [],
+
     retainData: false,
     logRetentionDays: 30,
     synthesizer: "bootstrapped",
@@ -170,6 +180,8 @@ const DEFAULTS: Record<
       environments: ["production"],
       createOidcProvider: true,
     },
+    promotesFrom: ["staging"],
+
     retainData: true,
     logRetentionDays: 365,
     synthesizer: "bootstrapped",

@@ -602,11 +602,12 @@ export class AstroLensStack extends Stack {
         (environment) => `repo:${settings.github.repository}:environment:${environment}`,
       ),
     ];
-    const permissions = deployPermissions(names, roleNames, {
-      partition: Aws.PARTITION,
-      region: Aws.REGION,
-      account: Aws.ACCOUNT_ID,
-    });
+    const permissions = deployPermissions(
+      names,
+      roleNames,
+      { partition: Aws.PARTITION, region: Aws.REGION, account: Aws.ACCOUNT_ID },
+      settings.promotesFrom.map(environmentResources),
+    );
     new iam.Role(this, "DeployRole", {
       roleName: names.deployRole,
       description: `GitHub Actions in ${settings.github.repository} release to ${settings.environment}`,

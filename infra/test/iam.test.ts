@@ -135,7 +135,7 @@ describe.each(ENVIRONMENTS)("IAM in the %s stack", (environment) => {
   });
 
   it("writes the deploy policy as one statement per purpose, each with its reason", () => {
-    const expected = deployPermissions(names, roles, pseudo);
+    const expected = deployPermissions(names, roles, pseudo, settings.promotesFrom.map(environmentResources));
     expect(statements(deploy).map((statement) => statement.Sid)).toEqual(
       expected.map((statement) => statement.sid),
     );
@@ -299,6 +299,16 @@ describe.each(ENVIRONMENTS)("IAM in the %s stack", (environment) => {
     });
   });
 
+  it(`pulls only from the environments it promotes from (${settings.promotesFrom.join(", ") || "none"})`, () => {
+    for (const source of ENVIRONMENTS.filter((e) => e !== environment)) {
+      const repository = arn("ecr", `repository/${environmentResources(source).ecrRepository}`);
+      const expected = settings.promotesFrom.includes(source) ? "allowed" : "implicitly denied";
+      for (const action of ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages"]) {
+        expect(allowed({ action, resource: repository }), `${action} on ${source}`).toBe(expected);
+      }
+    }
+  });
+
   describe("the deploy role cannot do what it should not", () => {
     const repository = arn("ecr", `repository/${names.ecrRepository}`);
     const service = arn("ecs", `service/${names.cluster}/${names.service}`);
@@ -311,6 +321,10 @@ describe.each(ENVIRONMENTS)("IAM in the %s stack", (environment) => {
       [
         "push to another environment's repository",
         { action: "ecr:PutImage", resource: arn("ecr", `repository/${other.ecrRepository}`) },
+      ],
+      [
+        "upload layers to another environment's repository, even one it promotes from",
+        { action: "ecr:InitiateLayerUpload", resource: arn("ecr", `repository/${other.ecrRepository}`) },
       ],
       [
         "pass an unrelated role",
