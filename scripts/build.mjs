@@ -1,4 +1,5 @@
-// Bundles each action (actions/<name>/main.ts) and the CLI (src/cli/index.ts) into
+// Bundles each action (its entrypoint actions/<name>/index.ts, which runs main.ts's run())
+// and the CLI (src/cli/index.ts) into
 // dist/<name>/index.js, the inference service (service/src/main.ts) into
 // service/dist/server.js and the smoke-test Lambda into infra/lambda/smoke-test/dist/,
 // with esbuild. Entries are found by convention, so a new action needs no change here.
@@ -24,20 +25,19 @@ const common = {
 
 // A composite action (action.yml `using: composite`) runs the inference runtime, which
 // is native: its bundle goes under service/dist/, where service/node_modules resolves.
-const actions = readdirSync("actions").filter((name) => existsSync(join("actions", name, "main.ts")));
+const actions = readdirSync("actions").filter((name) => existsSync(join("actions", name, "index.ts")));
+const entry = (name) => join("actions", name, "index.ts");
 const needsRuntime = (name) =>
   /using:\s*composite/.test(readFileSync(join("actions", name, "action.yml"), "utf8"));
 const actionEntries = Object.fromEntries([
-  ...actions
-    .filter((name) => !needsRuntime(name))
-    .map((name) => [`${name}/index`, join("actions", name, "main.ts")]),
+  ...actions.filter((name) => !needsRuntime(name)).map((name) => [`${name}/index`, entry(name)]),
   ["cli/index", "src/cli/index.ts"],
 ]);
 const serviceEntries = Object.fromEntries([
   ["server", "service/src/main.ts"],
   // The gate as a library, for the CLI, which loads it only when asked to gate.
   ["gate/index", "service/src/gate/run.ts"],
-  ...actions.filter(needsRuntime).map((name) => [`${name}/index`, join("actions", name, "main.ts")]),
+  ...actions.filter(needsRuntime).map((name) => [`${name}/index`, entry(name)]),
 ]);
 rmSync("dist", { recursive: true, force: true });
 await build({ ...common, entryPoints: actionEntries, outdir: "dist" });

@@ -40,37 +40,48 @@ function parsePairs(text: string | undefined, input: string): Record<string, str
   return pairs;
 }
 
-await runAction("build-image", async () => {
-  const input = parseInputs(inputs, actionsInputReader);
-  const image = await buildImage({
-    context: input.context,
-    dockerfile: input.dockerfile,
-    name: input.name,
-    buildArgs: parsePairs(input["build-args"], "build-args"),
-    target: input.target,
-    platform: input.platform,
-    cacheFrom: splitList(input["cache-from"]),
-    cacheTo: input["cache-to"],
-    secrets: parsePairs(input["secret-files"], "secret-files"),
-    builder: input.builder,
-    outputDir: input["output-dir"],
-    storage: containerStorage(),
-    logger: actionsLogger,
+/** The action's logic; `index.ts` runs it (and `npx @github/local-action` calls it). */
+export async function run(): Promise<void> {
+  await runAction("build-image", async () => {
+    const input = parseInputs(inputs, actionsInputReader);
+    const image = await buildImage({
+      context: input.context,
+      dockerfile: input.dockerfile,
+      name: input.name,
+      buildArgs: parsePairs(input["build-args"], "build-args"),
+      target: input.target,
+      platform: input.platform,
+      cacheFrom: splitList(input["cache-from"]),
+      cacheTo: input["cache-to"],
+      secrets: parsePairs(input["secret-files"], "secret-files"),
+      builder: input.builder,
+      outputDir: input["output-dir"],
+      storage: containerStorage(),
+      logger: actionsLogger,
+    });
+    setOutputs({
+      digest: image.digest,
+      "media-type": image.mediaType,
+      "image-dir": image.imageDir,
+      archive: image.archive,
+      builder: image.builder,
+      "size-bytes": image.sizeBytes,
+    });
+    await writeSummary(
+      new Summary()
+        .heading("Image built")
+        .table(
+          ["digest", "media type", "builder", "layers", "size"],
+          [
+            [
+              image.digest,
+              image.mediaType,
+              image.builder,
+              String(image.layers),
+              formatBytes(image.sizeBytes),
+            ],
+          ],
+        ),
+    );
   });
-  setOutputs({
-    digest: image.digest,
-    "media-type": image.mediaType,
-    "image-dir": image.imageDir,
-    archive: image.archive,
-    builder: image.builder,
-    "size-bytes": image.sizeBytes,
-  });
-  await writeSummary(
-    new Summary()
-      .heading("Image built")
-      .table(
-        ["digest", "media type", "builder", "layers", "size"],
-        [[image.digest, image.mediaType, image.builder, String(image.layers), formatBytes(image.sizeBytes)]],
-      ),
-  );
-});
+}

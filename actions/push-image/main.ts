@@ -21,26 +21,32 @@ const inputs = z.object({
   "aws-region": z.string().optional(),
 });
 
-await runAction("push-image", async () => {
-  const input = parseInputs(inputs, actionsInputReader);
-  const pushed = await pushImage({
-    ecr: createClient(ECRClient, { region: input["aws-region"] }),
-    imageDir: input["image-dir"],
-    repository: input.repository,
-    tags: splitList(input.tags),
-    scanVerdict: input["scan-verdict"],
-    scannedDigest: input["scanned-digest"],
-    logger: actionsLogger,
+/** The action's logic; `index.ts` runs it (and `npx @github/local-action` calls it). */
+export async function run(): Promise<void> {
+  await runAction("push-image", async () => {
+    const input = parseInputs(inputs, actionsInputReader);
+    const pushed = await pushImage({
+      ecr: createClient(ECRClient, { region: input["aws-region"] }),
+      imageDir: input["image-dir"],
+      repository: input.repository,
+      tags: splitList(input.tags),
+      scanVerdict: input["scan-verdict"],
+      scannedDigest: input["scanned-digest"],
+      logger: actionsLogger,
+    });
+    setOutputs({
+      "image-uri": pushed.imageUri,
+      digest: pushed.digest,
+      "repository-uri": pushed.repositoryUri,
+      tags: pushed.tags.join(","),
+    });
+    await writeSummary(
+      new Summary()
+        .heading("Image pushed")
+        .table(
+          ["image", "tags", "media type"],
+          [[pushed.imageUri, pushed.tags.join(", "), pushed.mediaType]],
+        ),
+    );
   });
-  setOutputs({
-    "image-uri": pushed.imageUri,
-    digest: pushed.digest,
-    "repository-uri": pushed.repositoryUri,
-    tags: pushed.tags.join(","),
-  });
-  await writeSummary(
-    new Summary()
-      .heading("Image pushed")
-      .table(["image", "tags", "media type"], [[pushed.imageUri, pushed.tags.join(", "), pushed.mediaType]]),
-  );
-});
+}

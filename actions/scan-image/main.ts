@@ -32,45 +32,48 @@ const inputs = z.object({
   "fail-build": booleanInput(true),
 });
 
-await runAction("scan-image", async () => {
-  const input = parseInputs(inputs, actionsInputReader);
-  const policy = await resolveScanPolicy({
-    failOn: input["fail-on"],
-    reportOn: input["report-on"],
-    ignoreUnfixed: input["ignore-unfixed"],
-    waiversFile: input["waivers-file"],
+/** The action's logic; `index.ts` runs it (and `npx @github/local-action` calls it). */
+export async function run(): Promise<void> {
+  await runAction("scan-image", async () => {
+    const input = parseInputs(inputs, actionsInputReader);
+    const policy = await resolveScanPolicy({
+      failOn: input["fail-on"],
+      reportOn: input["report-on"],
+      ignoreUnfixed: input["ignore-unfixed"],
+      waiversFile: input["waivers-file"],
+    });
+    const cacheDir =
+      input["cache-dir"] ?? process.env.TRIVY_CACHE_DIR ?? `${process.env.HOME ?? "."}/.cache/trivy`;
+    const result = await scanImage({
+      archive: input.archive,
+      dockerfile: input.dockerfile,
+      digest: input.digest,
+      policy,
+      outputDir: input["output-dir"],
+      cacheDir,
+      offline: input.offline,
+      dbRepositories: splitList(input["db-repository"]),
+      trivyPath: input["trivy-path"],
+      logger: actionsLogger,
+    });
+    const { verdict } = result;
+    setOutputs({
+      verdict: verdict.passed ? "pass" : "fail",
+      "scanned-digest": result.digest,
+      critical: verdict.counts.bySeverity.CRITICAL,
+      high: verdict.counts.bySeverity.HIGH,
+      medium: verdict.counts.bySeverity.MEDIUM,
+      low: verdict.counts.bySeverity.LOW,
+      unknown: verdict.counts.bySeverity.UNKNOWN,
+      blocking: verdict.counts.byClassification.blocking + verdict.counts.byClassification["expired-waiver"],
+      waived: verdict.counts.byClassification.waived,
+      "report-file": result.reportFile,
+      "sarif-file": result.sarifFile,
+      "sbom-file": result.sbomFile,
+      "verdict-file": result.verdictFile,
+    });
+    for (const reason of verdict.reasons) actionsLogger.error(reason);
+    await writeSummary(new Summary().raw(renderScanSummary(verdict)));
+    if (!verdict.passed && input["fail-build"]) throw new ConfigurationError(verdict.summaryLine);
   });
-  const cacheDir =
-    input["cache-dir"] ?? process.env.TRIVY_CACHE_DIR ?? `${process.env.HOME ?? "."}/.cache/trivy`;
-  const result = await scanImage({
-    archive: input.archive,
-    dockerfile: input.dockerfile,
-    digest: input.digest,
-    policy,
-    outputDir: input["output-dir"],
-    cacheDir,
-    offline: input.offline,
-    dbRepositories: splitList(input["db-repository"]),
-    trivyPath: input["trivy-path"],
-    logger: actionsLogger,
-  });
-  const { verdict } = result;
-  setOutputs({
-    verdict: verdict.passed ? "pass" : "fail",
-    "scanned-digest": result.digest,
-    critical: verdict.counts.bySeverity.CRITICAL,
-    high: verdict.counts.bySeverity.HIGH,
-    medium: verdict.counts.bySeverity.MEDIUM,
-    low: verdict.counts.bySeverity.LOW,
-    unknown: verdict.counts.bySeverity.UNKNOWN,
-    blocking: verdict.counts.byClassification.blocking + verdict.counts.byClassification["expired-waiver"],
-    waived: verdict.counts.byClassification.waived,
-    "report-file": result.reportFile,
-    "sarif-file": result.sarifFile,
-    "sbom-file": result.sbomFile,
-    "verdict-file": result.verdictFile,
-  });
-  for (const reason of verdict.reasons) actionsLogger.error(reason);
-  await writeSummary(new Summary().raw(renderScanSummary(verdict)));
-  if (!verdict.passed && input["fail-build"]) throw new ConfigurationError(verdict.summaryLine);
-});
+}

@@ -20,6 +20,7 @@ import {
   observeEcs,
   type RollbackProgress,
   registerTaskDefinition,
+  restoreEcsConfiguration,
   rollbackEcs,
   startEcsDeployment,
 } from "./ecs.js";
@@ -70,6 +71,8 @@ export interface EcsDriver {
     smokeFunctionArn: string;
   }): Promise<EcsRollbackHandle>;
   checkRollback(handle: EcsRollbackHandle, smokeFunctionArn: string): Promise<RollbackProgress>;
+  /** Puts a deployment configuration back, starting no deployment. */
+  restoreConfiguration(configuration: DeploymentConfiguration): Promise<void>;
 }
 
 export interface SageMakerDriver {
@@ -134,6 +137,7 @@ export function createAwsDrivers(resources: EnvironmentResources, aws: AwsOption
       check: (arn, smokeFunctionArn) => checkEcsDeployment(ecs, target, arn, smokeFunctionArn),
       rollback: (options) => rollbackEcs(ecs, target, options),
       checkRollback: (handle, smokeFunctionArn) => checkEcsRollback(ecs, target, handle, smokeFunctionArn),
+      restoreConfiguration: (configuration) => restoreEcsConfiguration(ecs, target, configuration),
     },
     sagemaker: {
       observe: (inputs) => observeSageMaker(sm, inputs),

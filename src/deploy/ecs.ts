@@ -496,6 +496,25 @@ export async function rollbackEcs(
 }
 
 /**
+ * Puts a deployment configuration back on the service (after a rollback: the one the
+ * release replaced). An UpdateService with only the configuration starts no deployment
+ * (AWS-BEHAVIOUR.md A1), so nothing moves; the next release starts from it.
+ */
+export async function restoreEcsConfiguration(
+  ecs: ECSClient,
+  target: EcsTarget,
+  deploymentConfiguration: DeploymentConfiguration,
+): Promise<void> {
+  try {
+    await ecs.send(
+      new UpdateServiceCommand({ cluster: target.cluster, service: target.service, deploymentConfiguration }),
+    );
+  } catch (err) {
+    throw withContext(`restoring the deployment configuration of ECS service ${target.service}`, err);
+  }
+}
+
+/**
  * The configuration of a deployment back to the previous revision: still blue/green,
  * but no bake, no smoke hook (it would judge the old version against the new
  * manifest) and no alarm rollback (the alarm that caused the rollback may still be in
@@ -510,6 +529,7 @@ export function rollbackConfiguration(
     strategy: "BLUE_GREEN",
     bakeTimeInMinutes: 0,
     alarms: { alarmNames: current?.alarms?.alarmNames ?? [], enable: false, rollback: false },
+    // Only for this deployment: the rollback restores the previous configuration once done.
     lifecycleHooks: (current?.lifecycleHooks ?? []).filter((h) => h.hookTargetArn !== smokeFunctionArn),
   };
 }

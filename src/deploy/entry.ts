@@ -3,7 +3,7 @@
  * (actions/deploy, actions/rollback) and the CLI call.
  *
  *   deploy(options: DeployOptions): Promise<DeployOutcome>
- *     options: { environment, image, modelManifest?, sagemakerStrategy?, bakeMinutes?,
+ *     options: { environment, image (unless resume), modelManifest?, sagemakerStrategy?, bakeMinutes?,
  *                alarms?, allowAlarmsInAlarm?, smokeFunction?, wait?: "complete" | "bake",
  *                resume?, dryRun?, scanVerdict?, gateMetricsFile?, testUrl?,
  *                pollIntervalMs?, aws?: AwsOptions, logger }
@@ -41,6 +41,7 @@ import { type EnvironmentResources, environmentResources, releaseAlarms } from "
 import { ConfigurationError, errorMessage } from "../errors.js";
 import type { Logger } from "../gh/logger.js";
 import { releaseSummary, Summary } from "../gh/summary.js";
+import { localTestUrl } from "../local/alb.js";
 import { createAwsDrivers, type ReleaseDrivers } from "./drivers.js";
 import { createDynamoLedger, type LockItem, type ReleaseRecord } from "./ledger.js";
 import { type Provenance, renderPlan, SAGEMAKER_STRATEGIES, type SageMakerStrategy } from "./plan.js";
@@ -52,8 +53,8 @@ import { rollbackEnvironment } from "./rollback.js";
 
 export interface DeployOptions {
   environment: string;
-  /** `<registry>/<repository>@sha256:<64 hex>` (push-image's image-uri). */
-  image: string;
+  /** `<registry>/<repository>@sha256:<64 hex>` (push-image's image-uri); not needed to resume. */
+  image?: string;
   /** Path of the model's manifest.json; default service/models/v2/manifest.json. */
   modelManifest?: string;
   sagemakerStrategy?: SageMakerStrategy | string;
@@ -145,11 +146,11 @@ const emptyToUndefined = (value: unknown) =>
 
 const flag = (fallback: boolean) =>
   z.preprocess(
-    emptyToUndefined,
+    (v) => (typeof v === "boolean" ? String(v) : emptyToUndefined(v)),
     z
-      .union([z.boolean(), z.enum(["true", "false"], { message: 'expected "true" or "false"' })])
-      .default(fallback)
-      .transform((v) => v === true || v === "true"),
+      .enum(["true", "false"], { message: 'expected "true" or "false"' })
+      .default(fallback ? "true" : "false")
+      .transform((v) => v === "true"),
   );
 
 const environmentName = z
@@ -157,73 +158,91 @@ const environmentName = z
   .trim()
   .min(1, "is required: the environment to release to, e.g. staging");
 
-const deploySchema = z.object({
-  environment: environmentName,
-  image: z
-    .string({ message: "is required: the image by digest, <registry>/<repository>@sha256:<64 hex>" })
-    .trim()
-    .regex(
-      /^[^/@\s]+\/[^@\s]+@sha256:[0-9a-f]{64}$/,
-      "expected <registry>/<repository>@sha256:<64 hex> (push-image's image-uri output); tags are refused because a tag can move",
+const deploySchema = z
+  .object({
+    environment: environmentName,
+    // Required unless `resume` (the record names the image): checked below.
+    image: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(
+          /^[^/@\s]+\/[^@\s]+@sha256:[0-9a-f]{64}$/,
+          "expected <registry>/<repository>@sha256:<64 hex> (push-image's image-uri output); tags are refused because a tag can move",
+        )
+        .optional(),
     ),
-  modelManifest: z.preprocess(emptyToUndefined, z.string().default("service/models/v2/manifest.json")),
-  sagemakerStrategy: z.preprocess(
-    emptyToUndefined,
-    z
-      .enum(SAGEMAKER_STRATEGIES as [SageMakerStrategy, ...SageMakerStrategy[]], {
-        message: `expected one of ${SAGEMAKER_STRATEGIES.join(", ")}`,
-      })
-      .default("canary"),
-  ),
-  bakeMinutes: z.preprocess(
-    emptyToUndefined,
-    z.coerce
-      .number({ message: "expected a whole number of minutes" })
-      .int("expected a whole number of minutes")
-      .min(0, "expected 0 to 1440 minutes (ECS bakeTimeInMinutes)")
-      .max(1440, "expected 0 to 1440 minutes (ECS bakeTimeInMinutes)")
-      .optional(),
-  ),
-  alarms: z.preprocess(
-    (v) => (typeof v === "string" ? splitNames(v) : v),
-    z.array(z.string().trim().min(1, "an alarm name is empty")).default([]),
-  ),
-  allowAlarmsInAlarm: flag(false),
-  smokeFunction: z.preprocess(emptyToUndefined, z.string().optional()),
-  wait: z.preprocess(
-    emptyToUndefined,
-    z.enum(["complete", "bake"], { message: 'expected "complete" or "bake"' }).default("complete"),
-  ),
-  resume: flag(false),
-  dryRun: flag(false),
-  scanVerdict: z.preprocess(
-    emptyToUndefined,
-    z
-      .enum(["pass", "fail"], { message: 'expected scan-image\'s verdict, "pass" or "fail"' })
-      .refine((v) => v === "pass", {
+    modelManifest: z.preprocess(emptyToUndefined, z.string().default("service/models/v2/manifest.json")),
+    sagemakerStrategy: z.preprocess(
+      emptyToUndefined,
+      z
+        .enum(SAGEMAKER_STRATEGIES as [SageMakerStrategy, ...SageMakerStrategy[]], {
+          message: `expected one of ${SAGEMAKER_STRATEGIES.join(", ")}`,
+        })
+        .default("canary"),
+    ),
+    bakeMinutes: z.preprocess(
+      emptyToUndefined,
+      z.coerce
+        .number({ message: "expected a whole number of minutes" })
+        .int("expected a whole number of minutes")
+        .min(0, "expected 0 to 1440 minutes (ECS bakeTimeInMinutes)")
+        .max(1440, "expected 0 to 1440 minutes (ECS bakeTimeInMinutes)")
+        .optional(),
+    ),
+    alarms: z.preprocess(
+      (v) => (typeof v === "string" ? splitNames(v) : v),
+      z.array(z.string().trim().min(1, "an alarm name is empty")).default([]),
+    ),
+    allowAlarmsInAlarm: flag(false),
+    smokeFunction: z.preprocess(emptyToUndefined, z.string().optional()),
+    wait: z.preprocess(
+      emptyToUndefined,
+      z.enum(["complete", "bake"], { message: 'expected "complete" or "bake"' }).default("complete"),
+    ),
+    resume: flag(false),
+    dryRun: flag(false),
+    scanVerdict: z.preprocess(
+      emptyToUndefined,
+      z
+        .enum(["pass", "fail"], { message: 'expected scan-image\'s verdict, "pass" or "fail"' })
+        .refine((v) => v === "pass", {
+          message:
+            "the image scan failed, so this image may not be released; fix the findings (or waive them with a reason and an expiry) and scan again",
+        })
+        .optional(),
+    ),
+    gateMetricsFile: z.preprocess(emptyToUndefined, z.string().optional()),
+    testUrl: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(
+          /^https?:\/\/[^/\s]+/,
+          "expected an http(s) URL of the test listener, e.g. http://alb-dns:8080",
+        )
+        .optional(),
+    ),
+    pollIntervalMs: z.preprocess(
+      emptyToUndefined,
+      z.coerce
+        .number()
+        .int()
+        .min(50, "expected at least 50 ms")
+        .max(600_000, "expected at most 10 min")
+        .optional(),
+    ),
+  })
+  .superRefine((input, ctx) => {
+    if (!input.resume && !input.image) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["image"],
         message:
-          "the image scan failed, so this image may not be released; fix the findings (or waive them with a reason and an expiry) and scan again",
-      })
-      .optional(),
-  ),
-  gateMetricsFile: z.preprocess(emptyToUndefined, z.string().optional()),
-  testUrl: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .regex(/^https?:\/\/[^/\s]+/, "expected an http(s) URL of the test listener, e.g. http://alb-dns:8080")
-      .optional(),
-  ),
-  pollIntervalMs: z.preprocess(
-    emptyToUndefined,
-    z.coerce
-      .number()
-      .int()
-      .min(50, "expected at least 50 ms")
-      .max(600_000, "expected at most 10 min")
-      .optional(),
-  ),
-});
+          "is required to start a release: the image by digest, <registry>/<repository>@sha256:<64 hex> (only resume: true goes without)",
+      });
+    }
+  });
 
 type DeployInputs = z.infer<typeof deploySchema>;
 
@@ -331,22 +350,28 @@ export async function deploy(options: DeployOptions): Promise<DeployOutcome> {
     ...(input.scanVerdict ? { scanVerdict: input.scanVerdict } : {}),
     ...(input.gateMetricsFile ? { gate: readGateMetrics(input.gateMetricsFile) } : {}),
   };
-  const bakeMinutes = input.bakeMinutes ?? (await serviceBakeMinutes(resources, options.aws));
+  // With injected drivers (tests) nothing else may reach AWS: the coordinator's default applies.
+  const bakeMinutes =
+    input.bakeMinutes ??
+    (options.coordinator?.drivers ? undefined : await serviceBakeMinutes(resources, options.aws));
   const alarmNames = input.alarms;
+  const testUrl =
+    input.testUrl ??
+    (options.coordinator?.drivers ? undefined : await localAlbTestUrl(resources, options.aws));
   const result = await runRelease(
     {
       environment: resources.environment,
-      imageUri: input.image,
+      imageUri: input.image ?? "",
       model: contract,
       strategy: input.sagemakerStrategy,
-      bakeMinutes,
+      ...(bakeMinutes !== undefined ? { bakeMinutes } : {}),
       ...(alarmNames.length > 0 ? { alarmNames } : {}),
       // "allow" is for alarms the release watches; which of them are in ALARM is the plan's to see.
       ...(input.allowAlarmsInAlarm
         ? { allowAlarms: alarmNames.length > 0 ? alarmNames : releaseAlarms(resources) }
         : {}),
       ...(input.smokeFunction ? { smokeFunction: input.smokeFunction } : {}),
-      ...(input.testUrl ? { testUrl: input.testUrl } : {}),
+      ...(testUrl ? { testUrl } : {}),
       provenance,
     },
     { ...coordinator, dryRun: input.dryRun },
@@ -355,13 +380,28 @@ export async function deploy(options: DeployOptions): Promise<DeployOutcome> {
 }
 
 /**
- * The service's own bake, for an empty `bake-minutes` ("keeps the service's setting");
- * 10 minutes when the service has none (a service not yet on blue/green).
+ * Against the local AWS (`AWS_ENDPOINT_URL` set and answering the local ALB's route), the
+ * local port that serves the test listener: moto's ALB DNS names do not resolve, so the
+ * smoke hook could not reach green through them. Against AWS: undefined, and the plan
+ * takes the ALB's DNS name and test port.
+ */
+async function localAlbTestUrl(
+  resources: EnvironmentResources,
+  aws?: AwsOptions,
+): Promise<string | undefined> {
+  if (!(aws?.env ?? process.env).AWS_ENDPOINT_URL) return undefined;
+  // Another endpoint (say, another emulator) has no local ALB: the plan's default stands.
+  return localTestUrl(resources, aws).catch(() => undefined);
+}
+
+/**
+ * The bake for an empty `bake-minutes`: the service's own bakeTimeInMinutes (the
+ * stack's, or the last release's that stood: a rollback restores the configuration it
+ * found), else 10 minutes.
  */
 async function serviceBakeMinutes(resources: EnvironmentResources, aws?: AwsOptions): Promise<number> {
-  const ecs = createClient(ECSClient, aws);
   try {
-    const described = await ecs.send(
+    const described = await createClient(ECSClient, aws).send(
       new DescribeServicesCommand({ cluster: resources.cluster, services: [resources.service] }),
     );
     return described.services?.[0]?.deploymentConfiguration?.bakeTimeInMinutes ?? 10;
@@ -393,19 +433,21 @@ async function deployOutcome(
     default:
       outcome = result.status;
   }
+  // What each target serves after this run: the plan's live state for a dry run or a
+  // no-op, the record's version for a release that ended (or is baking), AWS's word
+  // when it failed or is still moving.
   let taskDefinitionArn = "";
   let endpointConfig = "";
   if (result.plan && (outcome === "planned" || result.status === "no-op")) {
     taskDefinitionArn = result.plan.ecs.current.taskDefinitionArn;
     endpointConfig = result.plan.sagemaker.current.endpointConfigName;
-  } else if (record && (outcome === "succeeded" || outcome === "baking")) {
+  } else if (record && (record.outcome === "succeeded" || outcome === "baking")) {
     taskDefinitionArn = record.ecs.taskDefinitionArn ?? "";
     endpointConfig = record.sagemaker.endpointConfigName;
-  } else if (record && outcome === "rolled-back") {
+  } else if (record && record.outcome === "rolled-back") {
     taskDefinitionArn = record.ecs.previousTaskDefinitionArn;
     endpointConfig = record.sagemaker.previousEndpointConfigName;
-  } else {
-    // failed, or a no-op without a plan: what the targets serve, as AWS says now.
+  } else if (record) {
     const live = await liveTargets(resources, aws);
     taskDefinitionArn = live.taskDefinitionArn;
     endpointConfig = live.endpointConfig;
@@ -682,7 +724,9 @@ export function renderEnvironmentStatus(status: EnvironmentStatus): string {
     lines.push(
       `release    ${r.releaseId} (${r.kind}) ${inFlight ? `IN FLIGHT at stage ${r.stage}` : r.outcome}`,
       `           ${r.reason}`,
-      `           image ${r.imageUri || "—"}, model ${r.model.version}`,
+      r.kind === "rollback"
+        ? `           from image ${r.imageUri || "—"} (model ${r.model.version}) back to ${r.ecs.previousTaskDefinitionArn} and ${r.sagemaker.previousEndpointConfigName}`
+        : `           image ${r.imageUri || "—"}, model ${r.model.version}`,
     );
     if (status.lock) {
       lines.push(

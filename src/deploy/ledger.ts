@@ -1,3 +1,4 @@
+import type { DeploymentConfiguration } from "@aws-sdk/client-ecs";
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -83,6 +84,14 @@ export interface ReleaseRecord {
   finishedAt?: string;
   ecs: {
     previousTaskDefinitionArn: string;
+    /**
+     * The service's deployment configuration before the release (the stack's, or the
+     * previous release's): a rollback puts it back, smoke hook, role, timeout and bake
+     * included, so the next release finds the service as the stack left it.
+     */
+    previousDeploymentConfiguration?: DeploymentConfiguration;
+    /** The configuration this release deployed with (an operator's rollback to this release restores it). */
+    deploymentConfiguration?: DeploymentConfiguration;
     taskDefinitionArn?: string;
     reused?: boolean;
     deploymentArn?: string;
@@ -94,6 +103,8 @@ export interface ReleaseRecord {
       requestedAt?: string;
       state?: string;
       detail?: string;
+      /** The previous deployment configuration is back on the service. */
+      configurationRestored?: boolean;
     };
   };
   sagemaker: {
@@ -122,7 +133,14 @@ export interface ReleaseRecord {
     detectedAt: string;
     /** When each target's rollback was requested (or found already under way). */
     requests: { ecs?: string; sagemaker?: string };
-    /** Detection to the other target's rollback request, in ms: what bench:rollback reports. */
+    /** The alarms that fired, for an alarm trigger. */
+    alarms?: string[];
+    /**
+     * Detection to the rollback request for the other target (for an alarm: for each
+     * target the coordinator must ask), in ms: what bench:rollback reports. SageMaker
+     * in the middle of an update cannot be asked (UpdateEndpoint is refused); when the
+     * alarm is one of its auto-rollback alarms it turns back by itself and is not counted.
+     */
     latencyMs?: number;
     /** SageMaker refused the request while its update ran; it was asked again when it stopped. */
     deferred?: boolean;
@@ -144,6 +162,17 @@ export interface LockItem {
   owner: string;
   /** The holder returned on purpose (at the bake) and expects a later `resume`. */
   detached: boolean;
+  /**
+   * The process driving the release. A run on the same machine can tell at once that a
+   * killed holder is gone (its pid no longer exists) instead of waiting for the
+   * heartbeat to go stale; elsewhere (another runner) only the heartbeat says so.
+   */
+  runner?: LockRunner;
+}
+
+export interface LockRunner {
+  host: string;
+  pid: number;
 }
 
 /** The lock is held by someone else: not an error of ours, but the caller must stop. */
@@ -156,7 +185,13 @@ export interface LedgerStore {
   /** Takes the environment's lock, or reports who has it. */
   acquireLock(lock: LockItem): Promise<{ acquired: true } | { acquired: false; holder: LockItem }>;
   /** Takes over a lock whose owner is `seenOwner` (a dead or detached runner). */
-  takeOverLock(environment: string, seenOwner: string, owner: string, now: string): Promise<boolean>;
+  takeOverLock(
+    environment: string,
+    seenOwner: string,
+    owner: string,
+    now: string,
+    runner?: LockRunner,
+  ): Promise<boolean>;
   /** Renews the lock; throws LockLostError if another runner took it over. */
   heartbeat(environment: string, owner: string, now: string, detached?: boolean): Promise<void>;
   releaseLock(environment: string, owner: string): Promise<void>;
@@ -180,9 +215,12 @@ export function newReleaseId(nowMs: number, digest: string): string {
   return `${time}-${digest.replace(/^sha256:/, "").slice(0, 12)}`;
 }
 
-/** Whether a lock's holder is still driving its release. */
-export function lockIsLive(lock: LockItem, nowMs: number, staleAfterMs: number): boolean {
-  return !lock.detached && nowMs - Date.parse(lock.heartbeatAt) < staleAfterMs;
+/**
+ * Whether a lock's holder is still driving its release: not detached, heartbeat fresh,
+ * and its process not known to be gone (`runnerGone`, see LockItem.runner).
+ */
+export function lockIsLive(lock: LockItem, nowMs: number, staleAfterMs: number, runnerGone = false): boolean {
+  return !runnerGone && !lock.detached && nowMs - Date.parse(lock.heartbeatAt) < staleAfterMs;
 }
 
 /** The ledger in the environment's DynamoDB table, through the document client. */
@@ -241,21 +279,22 @@ export function createDynamoLedger(doc: DynamoDBDocumentClient, table: string): 
       throw new Error(`the lock of ${lock.environment} changed hands twice while taking it; try again`);
     },
 
-    async takeOverLock(environment, seenOwner, owner, now) {
+    async takeOverLock(environment, seenOwner, owner, now, runner) {
       try {
         await call("taking over the lock", () =>
           doc.send(
             new UpdateCommand({
               TableName: table,
               Key: lockKey(environment),
-              UpdateExpression: "SET #owner = :owner, #heartbeat = :now, #detached = :false",
+              UpdateExpression: `SET #owner = :owner, #heartbeat = :now, #detached = :false${runner ? ", #runner = :runner" : ""}`,
               ConditionExpression: "#owner = :seen",
-              ExpressionAttributeNames: names,
+              ExpressionAttributeNames: { ...names, ...(runner ? { "#runner": "runner" } : {}) },
               ExpressionAttributeValues: {
                 ":owner": owner,
                 ":now": now,
                 ":false": false,
                 ":seen": seenOwner,
+                ...(runner ? { ":runner": runner } : {}),
               },
             }),
           ),

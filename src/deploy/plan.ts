@@ -121,7 +121,9 @@ export function resolveReleaseInputs(request: ReleaseRequest): ReleaseInputs {
   }
   const strategy = request.strategy ?? "canary";
   if (!SAGEMAKER_STRATEGIES.includes(strategy)) {
-    problems.push(`input "strategy": "${strategy}" is not one of ${SAGEMAKER_STRATEGIES.join(", ")}`);
+    problems.push(
+      `input "sagemaker-strategy": "${strategy}" is not one of ${SAGEMAKER_STRATEGIES.join(", ")}`,
+    );
   }
   const bakeMinutes = request.bakeMinutes ?? 10;
   if (!Number.isInteger(bakeMinutes) || bakeMinutes < 0 || bakeMinutes > MAX_BAKE_MINUTES) {
@@ -134,7 +136,7 @@ export function resolveReleaseInputs(request: ReleaseRequest): ReleaseInputs {
   const strangers = allowAlarms.filter((name) => !alarmNames.includes(name));
   if (strangers.length > 0) {
     problems.push(
-      `input "allow-alarms": ${strangers.join(", ")} ${strangers.length === 1 ? "is" : "are"} not among the release's alarms (${alarmNames.join(", ")}); allow only alarms the release watches`,
+      `input "allow-alarms-in-alarm": ${strangers.join(", ")} ${strangers.length === 1 ? "is" : "are"} not among the release's alarms (${alarmNames.join(", ")}); allow only alarms the release watches`,
     );
   }
   if (alarmNames.length - allowAlarms.length > MAX_ROLLBACK_ALARMS) {
@@ -150,7 +152,7 @@ export function resolveReleaseInputs(request: ReleaseRequest): ReleaseInputs {
   }
   if (request.provenance?.gate?.blocksRelease) {
     problems.push(
-      `input "gate-verdict": the accuracy gate's verdict "${request.provenance.gate.verdict}" blocks the release; fix the model or change the gate policy, then gate again`,
+      `input "gate-metrics-file": the accuracy gate's verdict "${request.provenance.gate.verdict}" blocks the release; fix the model or change the gate policy, then gate again`,
     );
   }
   if (request.testUrl !== undefined && !/^https?:\/\/[^/\s]+/.test(request.testUrl)) {
@@ -341,7 +343,7 @@ export function planRelease(observed: ObservedState, inputs: ReleaseInputs, rele
   for (const alarm of inAlarm) {
     if (!inputs.allowAlarms.includes(alarm.name)) {
       blockers.push(
-        `alarm ${alarm.name} is already in ALARM (${alarm.reason || "no reason given"}, since ${alarm.updatedAt}): it would roll the release back at once; fix what it reports, or allow it with the "allow-alarms" input`,
+        `alarm ${alarm.name} is already in ALARM (${alarm.reason || "no reason given"}, since ${alarm.updatedAt}): it would roll the release back at once; fix what it reports, or allow it with the "allow-alarms-in-alarm" input`,
       );
     } else {
       warnings.push(
@@ -384,12 +386,12 @@ export function planRelease(observed: ObservedState, inputs: ReleaseInputs, rele
   const mustRelease = ecs.change || sagemaker.change;
   if (mustRelease && !hookRoleArn) {
     blockers.push(
-      `input "hook-role-arn": no role lets ECS invoke the smoke-test Lambda (the service has no lifecycle hook to take it from); pass the role's ARN (the stack's ${resources.deployRole} role or the one it names for hooks)`,
+      `no role lets ECS invoke the smoke-test Lambda: the service has no smoke-test lifecycle hook to take it from and no earlier release of ${resources.environment} recorded one; deploy the environment's stack (it configures the hook with its role, ${resources.stackName}-smoke-hook), or pass hookRoleArn (option "hook-role-arn")`,
     );
   }
   if (mustRelease && !testUrl) {
     blockers.push(
-      `input "test-url": the service's load balancer names no test listener, so the smoke test would not know where green answers; pass the test listener's URL (e.g. http://<alb-dns>:<test port>)`,
+      `the service's load balancer names no test listener (advancedConfiguration.testListenerRule), so the smoke test would not know where green answers: deploy the environment's stack, which sets it, or pass the test listener's URL (option "test-url", e.g. http://<alb-dns>:<test port>)`,
     );
   }
   if (sagemaker.model.action === "reuse" && observed.sagemaker.existingModel?.image !== inputs.imageUri) {
@@ -468,12 +470,18 @@ export function blueGreenConfiguration(
 ): DeploymentConfiguration {
   const { hook } = options;
   const others = (current?.lifecycleHooks ?? []).filter((h) => h.hookTargetArn !== hook.functionArn);
+  // The stack's hook sets how long ECS waits for it (and what it does then); without
+  // that, ECS waits up to a day for a hook that hangs.
+  const timeout = current?.lifecycleHooks?.find(
+    (h) => h.hookTargetArn === hook.functionArn,
+  )?.timeoutConfiguration;
   const smokeHook: DeploymentLifecycleHook = {
     targetType: "AWS_LAMBDA",
     hookTargetArn: hook.functionArn,
     roleArn: hook.roleArn,
     lifecycleStages: ["POST_TEST_TRAFFIC_SHIFT"],
     hookDetails: structuredClone(hook.hookDetails) as unknown as DeploymentLifecycleHook["hookDetails"],
+    ...(timeout ? { timeoutConfiguration: structuredClone(timeout) } : {}),
   };
   return {
     ...(current?.maximumPercent !== undefined ? { maximumPercent: current.maximumPercent } : {}),

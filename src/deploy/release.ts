@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import { environmentResources } from "../environment.js";
 import { ConfigurationError, errorMessage, withContext } from "../errors.js";
 import type { Logger } from "../gh/logger.js";
@@ -8,6 +9,7 @@ import { describeProgress, type EcsProgress, ecsFailed } from "./ecs.js";
 import {
   type LockItem,
   LockLostError,
+  type LockRunner,
   lockIsLive,
   newReleaseId,
   type ReleaseOutcome,
@@ -58,6 +60,10 @@ export interface CoordinatorOptions {
   returnAtBake?: boolean;
   /** How long SageMaker may take to show an accepted update (default 120 s). */
   sageMakerStartGraceMs?: number;
+  /** This process, as the lock records it (default: this host and pid). */
+  runner?: LockRunner;
+  /** Whether a lock's runner is known to be gone (default: same host and its pid no longer exists). */
+  runnerGone?: (runner: LockRunner) => boolean;
 }
 
 export interface ReleaseResult {
@@ -76,6 +82,8 @@ export interface Settings {
   staleMs: number;
   graceMs: number;
   returnAtBake: boolean;
+  runner: LockRunner;
+  runnerGone: (runner: LockRunner) => boolean;
 }
 
 export function settingsOf(options: CoordinatorOptions): Settings {
@@ -86,7 +94,27 @@ export function settingsOf(options: CoordinatorOptions): Settings {
     staleMs: options.staleLockAfterMs ?? Math.max(60_000, 4 * pollMs),
     graceMs: options.sageMakerStartGraceMs ?? 120_000,
     returnAtBake: options.returnAtBake ?? false,
+    runner: options.runner ?? { host: hostname(), pid: process.pid },
+    runnerGone: options.runnerGone ?? runnerGoneHere,
   };
+}
+
+/**
+ * A lock's runner is gone when it ran on this machine and its process no longer exists
+ * (a terminal's run killed with SIGKILL, then run again): the re-run resumes at once
+ * instead of waiting for the heartbeat to go stale. Another machine's runner is never
+ * judged here. This process itself is alive (two releases from one process still meet
+ * the lock).
+ */
+export function runnerGoneHere(runner: LockRunner): boolean {
+  if (runner.host !== hostname() || runner.pid === process.pid) return false;
+  try {
+    process.kill(runner.pid, 0);
+    return false;
+  } catch (err) {
+    // EPERM: it exists, as another user's process.
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
+  }
 }
 
 /**
@@ -129,6 +157,12 @@ export async function runRelease(
   const releaseId = options.releaseId ?? newReleaseId(s.clock.now(), inputs.digest);
   const plan = await logger.group("Plan", async () => {
     const observed = await observeRelease(inputs, drivers);
+    if (!inputs.hookRoleArn && !observed.ecs.hookRoleArn) {
+      // The service lost its hook (someone removed it, or an older rollback did): the
+      // role a previous release of this environment used is still the environment's.
+      const known = (await drivers.ledger.listRecords(environment, 20)).find((r) => r.request.hookRoleArn);
+      if (known?.request.hookRoleArn) observed.ecs.hookRoleArn = known.request.hookRoleArn;
+    }
     const planned = planRelease(observed, inputs, releaseId);
     logger.info(renderPlan(planned));
     return planned;
@@ -175,6 +209,7 @@ export async function runRelease(
     heartbeatAt: record.startedAt,
     owner,
     detached: false,
+    runner: s.runner,
   };
   const taken = await drivers.ledger.acquireLock(lock);
   if (!taken.acquired) throw refusal(environment, taken.holder);
@@ -225,12 +260,17 @@ export async function inspectLock(
   const { ledger } = options.drivers;
   const lock = await ledger.readLock(environment);
   if (!lock) return undefined;
-  if (lockIsLive(lock, s.clock.now(), s.staleMs)) throw refusal(environment, lock);
+  const gone = lock.runner ? s.runnerGone(lock.runner) : false;
+  if (lockIsLive(lock, s.clock.now(), s.staleMs, gone)) throw refusal(environment, lock);
+  if (gone)
+    options.logger.info(
+      `the run that held the lock (pid ${lock.runner?.pid} on ${lock.runner?.host}) is gone`,
+    );
   const record = await ledger.getRecord(environment, lock.holder);
   if (record && record.outcome === "in-progress") return { lock, record };
   // The run died after finishing (or before writing its record): nothing to resume.
   const owner = randomUUID();
-  if (await ledger.takeOverLock(environment, lock.owner, owner, isoTime(s.clock.now()))) {
+  if (await ledger.takeOverLock(environment, lock.owner, owner, isoTime(s.clock.now()), s.runner)) {
     await ledger.releaseLock(environment, owner);
     options.logger.info(
       `cleared the lock left by release ${lock.holder} (${record ? `it ended ${record.outcome}` : "it has no record"})`,
@@ -264,6 +304,7 @@ export async function resume(
       lock.owner,
       owner,
       isoTime(s.clock.now()),
+      s.runner,
     ))
   ) {
     throw refusal(record.environment, (await options.drivers.ledger.readLock(record.environment)) ?? lock);
@@ -345,7 +386,13 @@ function newRecord(inputs: ReleaseInputs, plan: ReleasePlan, releaseId: string, 
     reason: "The release is in progress.",
     startedAt: isoTime(now),
     updatedAt: isoTime(now),
-    ecs: { previousTaskDefinitionArn: plan.ecs.current.taskDefinitionArn },
+    ecs: {
+      previousTaskDefinitionArn: plan.ecs.current.taskDefinitionArn,
+      ...(plan.ecs.currentDeploymentConfiguration
+        ? { previousDeploymentConfiguration: plan.ecs.currentDeploymentConfiguration }
+        : {}),
+      deploymentConfiguration: plan.ecs.deploymentConfiguration,
+    },
     sagemaker: {
       previousEndpointConfigName: plan.sagemaker.current.endpointConfigName,
       endpointConfigName: plan.sagemaker.desired.endpointConfigName,
@@ -614,6 +661,22 @@ async function followBoth(ctx: Context): Promise<void> {
   }
 }
 
+/**
+ * Whether the targets' own bakes measure the whole bake. SageMaker's final bake
+ * (TerminationWaitInSeconds, the bake up to its 3600 s cap) starts when green takes all
+ * of the endpoint's traffic — the moment this bake starts — and ends with the endpoint
+ * InService on the new config; ECS's started earlier, at its production shift, and ends
+ * SUCCESSFUL. Once both have finished, the bake has elapsed in AWS's own time (which the
+ * local AWS scales), with both native alarm rollbacks armed throughout. A longer bake
+ * than SageMaker's cap is finished on this run's clock.
+ */
+export function nativeBakeCoversRelease(bakeMinutes: number): boolean {
+  return bakeMinutes * 60 <= MAX_TERMINATION_WAIT_SECONDS;
+}
+
+/** SageMaker's TerminationWaitInSeconds maximum (AWS-BEHAVIOUR.md B1). */
+const MAX_TERMINATION_WAIT_SECONDS = 3600;
+
 /** Returns true when it detached (returned at the bake's start, on request). */
 async function bake(ctx: Context): Promise<boolean> {
   const { record, logger, s } = ctx;
@@ -631,6 +694,7 @@ async function bake(ctx: Context): Promise<boolean> {
     return true;
   }
   const endsAt = Date.parse(bakeInfo.endsAt);
+  const nativeBakeCovers = nativeBakeCoversRelease(record.request.bakeMinutes);
   for (;;) {
     const tick = await look(ctx, { ecs: record.ecs.deploymentArn, sagemaker: true });
     const failure = failureOf(ctx, tick);
@@ -638,7 +702,8 @@ async function bake(ctx: Context): Promise<boolean> {
       await beginRollback(ctx, failure);
       return false;
     }
-    if (tick.at >= endsAt && tick.ecs?.phase === "succeeded" && tick.sagemaker?.phase === "succeeded") {
+    const bothDone = tick.ecs?.phase === "succeeded" && tick.sagemaker?.phase === "succeeded";
+    if (bothDone && (tick.at >= endsAt || nativeBakeCovers)) {
       record.outcome = "succeeded";
       record.reason = `Released ${shortDigest(record.digest)} (model ${record.model.version}) to ${record.environment}: ECS and SageMaker both serve it after a ${record.request.bakeMinutes}-minute bake${record.alarms.events.some((e) => e.to === "ALARM") ? "" : " with no alarm"}.`;
       logger.info(record.reason);
@@ -718,6 +783,8 @@ interface Failure {
   /** Why, as the end of "… because <cause>". */
   cause: string;
   at: number;
+  /** The alarms that fired (alarm triggers). */
+  alarms?: string[];
 }
 
 /** The first reason to roll back in a tick; an alarm is named before what it caused. */
@@ -730,6 +797,7 @@ function failureOf(ctx: Context, tick: Tick): Failure | undefined {
       trigger: "alarm",
       cause: `alarm ${alarm.name} fired ${when} (${alarm.reason || "no reason given"})`,
       at: tick.at,
+      alarms: tick.firing.map((a) => a.name),
     };
   }
   const ecs = tick.ecs;
@@ -739,6 +807,7 @@ function failureOf(ctx: Context, tick: Tick): Failure | undefined {
         trigger: "alarm",
         cause: `alarm ${ecs.triggeredAlarms.join(", ")} fired ${when} and ECS rolled back (${ecs.reason})`,
         at: tick.at,
+        alarms: ecs.triggeredAlarms,
       };
     }
     const hookFailed =
@@ -792,6 +861,7 @@ async function beginRollback(ctx: Context, failure: Failure): Promise<void> {
     cause: failure.cause,
     detectedAt: isoTime(failure.at),
     requests: {},
+    ...(failure.alarms?.length ? { alarms: failure.alarms } : {}),
   };
   record.reason = `Rolling back ${record.environment} because ${failure.cause}.`;
   enterStage(ctx, "rolling-back");
@@ -855,12 +925,18 @@ function measureRollback(ctx: Context): void {
   const ecs = rollback.requests.ecs ? Date.parse(rollback.requests.ecs) - detected : undefined;
   const sm = rollback.requests.sagemaker ? Date.parse(rollback.requests.sagemaker) - detected : undefined;
   const t = rollback.trigger;
+  // An alarm SageMaker rolls back on by itself needs no request while it updates (it
+  // refuses one anyway): its side is SageMaker's own, not the coordinator's.
+  const smNative =
+    t === "alarm" &&
+    rollback.deferred === true &&
+    (rollback.alarms ?? []).some((name) => ctx.record.alarms.native.includes(name));
   const latency =
     t === "ecs" || t === "ecs-smoke"
       ? sm
       : t === "sagemaker" || t === "sagemaker-smoke"
         ? ecs
-        : [ecs, sm]
+        : [ecs, smNative ? undefined : sm]
             .filter((v): v is number => v !== undefined)
             .reduce<number | undefined>((a, b) => Math.max(a ?? 0, b), undefined);
   if (latency !== undefined) rollback.latencyMs = latency;
@@ -905,6 +981,7 @@ async function finishRollback(ctx: Context): Promise<void> {
       if (smRollback.state !== "waiting") logger.info(`SageMaker rollback ${smRollback.state}`);
     }
     measureRollback(ctx);
+    await restorePreviousConfiguration(ctx);
 
     const ecsState = record.ecs.rollback?.state;
     const smState = record.sagemaker.rollback?.state;
@@ -937,6 +1014,31 @@ async function finishRollback(ctx: Context): Promise<void> {
     }
     await save(ctx);
     await s.clock.sleep(s.pollMs);
+  }
+}
+
+/**
+ * Once ECS is back on the previous revision, puts the previous deployment configuration
+ * back as well: the release's own (its bake, its alarms, its smoke hook carrying the new
+ * model's contract) and the rollback deployment's (no hook, no bake, alarms off) must not
+ * outlive it — the next release reads the hook's role and timeout, and the bake, from
+ * the service. A failure here leaves the targets where they should be, so it is reported,
+ * not treated as a failed rollback.
+ */
+async function restorePreviousConfiguration(ctx: Context): Promise<void> {
+  const { record, drivers, logger } = ctx;
+  const rollback = record.ecs.rollback;
+  const previous = record.ecs.previousDeploymentConfiguration;
+  if (!previous || !rollback || rollback.state !== "done" || rollback.configurationRestored) return;
+  if (rollback.action === "not-deployed") return;
+  try {
+    await drivers.ecs.restoreConfiguration(previous);
+    rollback.configurationRestored = true;
+    logger.info("ECS service's previous deployment configuration restored");
+  } catch (err) {
+    rollback.configurationRestored = false;
+    rollback.detail = `${rollback.detail ?? "ECS is back"}; the previous deployment configuration was not restored (${errorMessage(err)})`;
+    logger.warning(rollback.detail);
   }
 }
 

@@ -51,11 +51,13 @@ export async function rollbackEnvironment(
   const target = earlier?.ecs.taskDefinitionArn
     ? {
         taskDefinitionArn: earlier.ecs.taskDefinitionArn,
+        deploymentConfiguration: earlier.ecs.deploymentConfiguration,
         endpointConfigName: earlier.sagemaker.endpointConfigName,
         label: `release ${earlier.releaseId} (${earlier.digest.slice(0, 19)}…, model ${earlier.model.version})`,
       }
     : {
         taskDefinitionArn: current.ecs.previousTaskDefinitionArn,
+        deploymentConfiguration: current.ecs.previousDeploymentConfiguration,
         endpointConfigName: current.sagemaker.previousEndpointConfigName,
         label: `the version release ${current.releaseId} replaced`,
       };
@@ -76,6 +78,9 @@ export async function rollbackEnvironment(
     updatedAt: isoTime(now),
     ecs: {
       previousTaskDefinitionArn: target.taskDefinitionArn,
+      ...(target.deploymentConfiguration
+        ? { previousDeploymentConfiguration: target.deploymentConfiguration }
+        : {}),
       taskDefinitionArn: current.ecs.taskDefinitionArn,
       requestedAt: isoTime(now),
     },
@@ -108,6 +113,7 @@ export async function rollbackEnvironment(
     heartbeatAt: record.startedAt,
     owner,
     detached: false,
+    runner: s.runner,
   };
   const taken = await drivers.ledger.acquireLock(lock);
   if (!taken.acquired) throw refusal(environment, taken.holder);

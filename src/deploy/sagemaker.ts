@@ -250,6 +250,16 @@ export function judgeEndpoint(
     ...(pending?.EndpointConfigName ? { pendingEndpointConfigName: pending.EndpointConfigName } : {}),
     variantStatus,
   };
+  if (status === "RollingBack" && pending?.EndpointConfigName === requestedConfig) {
+    // Where SageMaker says so (Terraform and ACK poll for it), the update has already
+    // failed: the other target need not wait for the rollback to finish to start its own.
+    return {
+      ...base,
+      phase: "failed",
+      fullTraffic: false,
+      reason: `SageMaker is rolling the update to ${requestedConfig} back on its own${endpoint.FailureReason?.trim() ? ` (FailureReason: ${endpoint.FailureReason.trim()})` : ""}`,
+    };
+  }
   if (MOVING.includes(status)) {
     // The final bake's message names TerminationWaitInSeconds and "full capacity" ([eb]).
     const fullTraffic =

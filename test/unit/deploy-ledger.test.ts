@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { hostname } from "node:os";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   DeleteCommand,
@@ -16,6 +18,7 @@ import {
   lockIsLive,
   newReleaseId,
 } from "../../src/deploy/ledger.js";
+import { runnerGoneHere } from "../../src/deploy/release.js";
 import { ConfigurationError } from "../../src/errors.js";
 
 const docMock = mockClient(DynamoDBDocumentClient);
@@ -59,6 +62,21 @@ describe("lockIsLive", () => {
     expect(lockIsLive(lock, now, 120_000)).toBe(true);
     expect(lockIsLive(lock, now, 30_000)).toBe(false);
     expect(lockIsLive({ ...lock, detached: true }, now, 120_000)).toBe(false);
+  });
+
+  it("is not live once its runner's process is known to be gone, however fresh the heartbeat", () => {
+    expect(lockIsLive(lock, now, 120_000, true)).toBe(false);
+  });
+});
+
+describe("runnerGoneHere", () => {
+  it("knows a process of this machine that has exited; never judges this process or another machine's", async () => {
+    const child = spawn(process.execPath, ["-e", ""]);
+    const pid = child.pid ?? 0;
+    await new Promise((resolve) => child.on("exit", resolve));
+    expect(runnerGoneHere({ host: hostname(), pid })).toBe(true);
+    expect(runnerGoneHere({ host: hostname(), pid: process.pid })).toBe(false);
+    expect(runnerGoneHere({ host: `not-${hostname()}`, pid })).toBe(false);
   });
 });
 

@@ -185,11 +185,15 @@ describe("resolveReleaseInputs", () => {
       ),
     );
     expect(err.message).toContain('input "model-manifest"');
-    expect(err.message).toContain('input "strategy": "blue" is not one of canary, linear, all-at-once');
+    expect(err.message).toContain(
+      'input "sagemaker-strategy": "blue" is not one of canary, linear, all-at-once',
+    );
     expect(err.message).toContain(
       'input "bake-minutes": 1441 is not a whole number of minutes from 0 to 1440',
     );
-    expect(err.message).toContain('input "allow-alarms": not-watched is not among the release\'s alarms');
+    expect(err.message).toContain(
+      'input "allow-alarms-in-alarm": not-watched is not among the release\'s alarms',
+    );
   });
 
   it("refuses an image addressed by tag, not digest", () => {
@@ -204,7 +208,7 @@ describe("resolveReleaseInputs", () => {
       resolveReleaseInputs(request({ provenance: { gate: { verdict: "fail", blocksRelease: true } } })),
     );
     expect(err.message).toContain(
-      'input "gate-verdict": the accuracy gate\'s verdict "fail" blocks the release',
+      'input "gate-metrics-file": the accuracy gate\'s verdict "fail" blocks the release',
     );
   });
 
@@ -377,7 +381,7 @@ describe("planRelease", () => {
     expect(plan.blockers[0]).toContain(
       `alarm ${resources.alarms.albTarget5xxRate} is already in ALARM (Threshold Crossed: 1 datapoint [12.0] > 5.0`,
     );
-    expect(plan.blockers[0]).toContain('"allow-alarms"');
+    expect(plan.blockers[0]).toContain('"allow-alarms-in-alarm"');
   });
 
   it("proceeds with an allowed alarm in ALARM, leaving it out of both native rollback lists", () => {
@@ -424,8 +428,8 @@ describe("planRelease", () => {
       resolveReleaseInputs(request()),
       "r1",
     );
-    expect(plan.blockers.join("\n")).toContain('input "hook-role-arn"');
-    expect(plan.blockers.join("\n")).toContain('input "test-url"');
+    expect(plan.blockers.join("\n")).toContain('option "hook-role-arn"');
+    expect(plan.blockers.join("\n")).toContain('option "test-url"');
     const given = planRelease(
       observed({ ecs: { hookRoleArn: undefined, testUrl: undefined } }),
       resolveReleaseInputs(request({ hookRoleArn: HOOK_ROLE, testUrl: "http://localhost:9090/" })),
@@ -529,6 +533,40 @@ describe("task definitions", () => {
       },
     });
     expect(config.alarms).toEqual({ alarmNames: [], enable: false, rollback: true });
+  });
+});
+
+describe("the smoke hook keeps what the stack set", () => {
+  it("blueGreenConfiguration carries the service's hook timeout over to the release's hook", () => {
+    const config = blueGreenConfiguration(
+      {
+        strategy: "BLUE_GREEN",
+        bakeTimeInMinutes: 5,
+        lifecycleHooks: [
+          {
+            hookTargetArn: SMOKE_ARN,
+            roleArn: HOOK_ROLE,
+            lifecycleStages: ["POST_TEST_TRAFFIC_SHIFT"],
+            timeoutConfiguration: { timeoutInMinutes: 5, action: "ROLLBACK" },
+          },
+        ],
+      },
+      {
+        bakeMinutes: 1,
+        alarmNames: ["a"],
+        hook: {
+          functionArn: SMOKE_ARN,
+          roleArn: HOOK_ROLE,
+          hookDetails: { targetUrl: TEST_URL, releaseId: "r" },
+        },
+      },
+    );
+    expect(config.lifecycleHooks).toHaveLength(1);
+    expect(config.lifecycleHooks?.[0]).toMatchObject({
+      hookTargetArn: SMOKE_ARN,
+      timeoutConfiguration: { timeoutInMinutes: 5, action: "ROLLBACK" },
+      hookDetails: { targetUrl: TEST_URL, releaseId: "r" },
+    });
   });
 });
 

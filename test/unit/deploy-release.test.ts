@@ -210,6 +210,8 @@ interface WorldOptions {
   /** Both targets already run the new version. */
   live?: "new";
   smDeployError?: Error;
+  /** The service has no lifecycle hook to read the hook role from. */
+  noHookRole?: boolean;
 }
 
 class World {
@@ -223,12 +225,14 @@ class World {
   registered = false;
   ecsDeployed = false;
   ecsConfig?: DeploymentConfiguration;
+  ecsRestored?: DeploymentConfiguration;
   ecsRollbackChecks = 0;
   smPrepared = false;
   smDeployed = false;
   smConfig?: DeploymentConfig;
   smRollbackRequested = false;
   smLast?: Endpoint;
+  finalBakeFrom?: number;
 
   constructor(readonly o: WorldOptions = {}) {}
 
@@ -267,7 +271,17 @@ class World {
           };
     }
     const steps = this.o.smSteps ?? SM_HAPPY;
-    this.smLast = steps[Math.min(this.smIndex++, steps.length - 1)] as Endpoint;
+    const step = steps[Math.min(this.smIndex, steps.length - 1)] as Endpoint;
+    // As on AWS, the final bake lasts TerminationWaitInSeconds: SageMaker stays there
+    // until it has elapsed, however often it is asked.
+    if (step === SM_FINAL_BAKE) {
+      this.finalBakeFrom ??= this.clock.t;
+      const wait = (this.smConfig?.BlueGreenUpdatePolicy?.TerminationWaitInSeconds ?? 0) * 1000;
+      if (this.clock.t - this.finalBakeFrom >= wait) this.smIndex++;
+    } else {
+      this.smIndex++;
+    }
+    this.smLast = step;
     return this.smLast;
   }
 
@@ -323,7 +337,9 @@ class World {
             },
             taskDefinitionTags: [],
             deploymentConfiguration: { strategy: "BLUE_GREEN", bakeTimeInMinutes: 5 },
-            hookRoleArn: "arn:aws:iam::123456789012:role/astrolens-staging-hooks",
+            ...(this.o.noHookRole
+              ? {}
+              : { hookRoleArn: "arn:aws:iam::123456789012:role/astrolens-staging-hooks" }),
             testUrl: "http://alb.local:8443",
             ...(this.registered ? { reusableTaskDefinitionArn: NEW_TD } : {}),
           };
@@ -371,6 +387,11 @@ class World {
             deploymentArn: options.deploymentArn,
             previousTaskDefinitionArn: options.previousTaskDefinitionArn,
           };
+        },
+        restoreConfiguration: async (configuration) => {
+          this.calls.push("ecs.restoreConfiguration");
+          await this.api("ecs.restoreConfiguration");
+          this.ecsRestored = configuration;
         },
         checkRollback: async () => {
           await this.api("ecs.checkRollback");
@@ -577,6 +598,9 @@ describe("a release", () => {
         },
       ],
     });
+    expect(record.ecs.deploymentConfiguration).toEqual(world.ecsConfig);
+    // Nothing rolled back, so the release's configuration stays.
+    expect(world.calls).not.toContain("ecs.restoreConfiguration");
     expect(world.smConfig?.BlueGreenUpdatePolicy?.TrafficRoutingConfiguration?.Type).toBe("CANARY");
     expect(world.smConfig?.AutoRollbackConfiguration?.Alarms?.map((a) => a.AlarmName)).toEqual(ALARMS);
   });
@@ -593,11 +617,17 @@ describe("a release", () => {
 
   it("alarm during the bake: both targets rolled back, the reason names the alarm and its reason", async () => {
     const alarm = resources.alarms.albTarget5xxRate;
+    // A bake longer than SageMaker's 3600 s final bake: the coordinator's own clock keeps
+    // watching after SageMaker finished, so SageMaker must be asked to go back.
     const world = new World({
-      smSteps: [SM_LAUNCHING, SM_DONE],
-      alarm: { name: alarm, at: T0 + 40_000, reason: "Threshold Crossed: 2 datapoints [0.31, 0.4] > 0.05" },
+      smSteps: [SM_LAUNCHING, SM_FINAL_BAKE, SM_DONE],
+      alarm: {
+        name: alarm,
+        at: T0 + 3_700_000,
+        reason: "Threshold Crossed: 2 datapoints [0.31, 0.4] > 0.05",
+      },
     });
-    const result = await runRelease(request(), world.options());
+    const result = await runRelease(request({ bakeMinutes: 90 }), world.options());
 
     expect(result.status).toBe("rolled-back");
     expect(result.reason).toBe(
@@ -626,8 +656,15 @@ describe("a release", () => {
     expect(firstRollbackWrite?.rollback?.requests.ecs).toBeDefined();
     expect(firstRollbackWrite?.rollback?.requests.sagemaker).toBeDefined();
     expect(record.rollback?.deferred).toBeUndefined();
-    expect(record.ecs.rollback).toMatchObject({ action: "stopped", state: "done" });
+    expect(record.ecs.rollback).toMatchObject({
+      action: "stopped",
+      state: "done",
+      configurationRestored: true,
+    });
     expect(record.sagemaker.rollback).toMatchObject({ result: "requested", state: "done" });
+    // The service's configuration is the one the release found, not the release's.
+    expect(world.ecsRestored).toEqual({ strategy: "BLUE_GREEN", bakeTimeInMinutes: 5 });
+    expect(record.ecs.previousDeploymentConfiguration).toEqual(world.ecsRestored);
     // Detection to the later of the two requests: within one poll (here, API time only).
     expect(record.rollback?.latencyMs).toBeGreaterThan(0);
     expect(record.rollback?.latencyMs).toBeLessThan(POLL);
@@ -644,8 +681,14 @@ describe("a release", () => {
     expect(result.status).toBe("rolled-back");
     const record = world.ledger.only();
     expect(record.rollback?.deferred).toBe(true);
+    expect(record.rollback?.alarms).toEqual([alarm]);
     expect(record.sagemaker.rollback).toMatchObject({ result: "unchanged", state: "done" });
     expect(world.calls.filter((c) => c === "sm.rollback").length).toBeGreaterThan(1);
+    // SageMaker turns back by itself on its own alarm; the latency is ECS's request.
+    expect(record.rollback?.latencyMs).toBe(
+      Date.parse(record.rollback?.requests.ecs ?? "") - Date.parse(record.rollback?.detectedAt ?? ""),
+    );
+    expect(record.rollback?.latencyMs).toBeLessThan(POLL);
   });
 
   it("SageMaker's silent rollback (InService on the old config): ECS is rolled back too, the release reported failed over", async () => {
@@ -998,6 +1041,22 @@ describe("resuming after the run died", () => {
     check(world);
   });
 
+  it("a run on this machine whose process is gone is resumed at once, without waiting for its heartbeat to go stale", async () => {
+    const world = new World({ hangAt: "ecs.check#4" });
+    const dead = { host: "runner-1", pid: 4242 };
+    await killedRun(world, () => runRelease(request(), world.options({ runner: dead })));
+    expect(await world.ledger.readLock("staging")).toMatchObject({ runner: dead });
+    // Seconds later, not minutes: the heartbeat is fresh, but the process is known gone.
+    world.clock.t += 2_000;
+    await configurationError(runRelease(request(), world.options({ runnerGone: () => false })));
+    const result = await runRelease(
+      request(),
+      world.options({ runner: { host: "runner-1", pid: 5151 }, runnerGone: (r) => r.pid === dead.pid }),
+    );
+    expect(result.status).toBe("succeeded");
+    expect(world.ledger.records()).toHaveLength(1);
+  });
+
   it("running the same release again resumes it (the re-run is the recovery)", async () => {
     const world = new World({ hangAt: "ecs.check#4" });
     await killedRun(world, () => runRelease(request(), world.options()));
@@ -1009,11 +1068,11 @@ describe("resuming after the run died", () => {
 
   it("killed while rolling back: the rollback is finished, never a third state", async () => {
     const world = new World({
-      smSteps: [SM_LAUNCHING, SM_DONE],
-      alarm: { name: resources.alarms.albP99Latency, at: T0 + 30_000, reason: "p99 2.1 s > 1 s" },
+      smSteps: [SM_LAUNCHING, SM_FINAL_BAKE, SM_DONE],
+      alarm: { name: resources.alarms.albP99Latency, at: T0 + 3_700_000, reason: "p99 2.1 s > 1 s" },
       hangAt: "ecs.checkRollback",
     });
-    await killedRun(world, () => runRelease(request(), world.options()));
+    await killedRun(world, () => runRelease(request({ bakeMinutes: 90 }), world.options()));
     expect(world.ledger.only().stage).toBe("rolling-back");
     world.clock.t += 2 * 60_000;
     const result = await resumeRelease("staging", world.options());
@@ -1043,6 +1102,23 @@ describe("resuming after the run died", () => {
     const world = new World({ hangAt: "ecs.check#3" });
     await killedRun(world, () => runRelease(request(), world.options()));
     await configurationError(resumeRelease("staging", world.options()));
+  });
+});
+
+describe("the smoke hook's role", () => {
+  it("comes from the environment's last release when the service lost its hook", async () => {
+    const world = new World({ noHookRole: true });
+    const refused = await configurationError(runRelease(request(), world.options()));
+    expect(refused.message).toContain('option "hook-role-arn"');
+    expect(world.changes()).toEqual([]);
+
+    const earlier = new World();
+    await runRelease(request(), earlier.options());
+    const record = { ...earlier.ledger.only(), releaseId: "20261101T000000Z-000000000000" };
+    await world.ledger.putRecord(record);
+    const result = await runRelease(request(), world.options());
+    expect(result.status).toBe("succeeded");
+    expect(world.ecsConfig?.lifecycleHooks?.[0]?.roleArn).toBe(record.request.hookRoleArn);
   });
 });
 
@@ -1157,7 +1233,8 @@ describe("the job summary", () => {
   it("renders the ledger record: outcome, both targets, smoke tests, alarms, provenance", async () => {
     const alarm = resources.alarms.albTarget5xxRate;
     const world = new World({
-      smSteps: [SM_LAUNCHING, SM_DONE],
+      // SageMaker rolls back by itself on the alarm, as AWS does in the final bake.
+      smSteps: [SM_LAUNCHING, SM_FINAL_BAKE, SM_SILENT_ROLLBACK],
       alarm: { name: alarm, at: T0 + 40_000, reason: "5xx > 5%" },
     });
     const result = await runRelease(request(), world.options());

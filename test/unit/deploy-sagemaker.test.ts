@@ -272,6 +272,22 @@ describe("judging the update (B3: not the waiter)", () => {
     expect(judged.reason).toContain(`with a deployment to ${NEW} still pending`);
   });
 
+  it("calls RollingBack toward the requested config a failure at once, without waiting for the end", () => {
+    const judged = judgeEndpoint(
+      endpoint({
+        EndpointStatus: "RollingBack",
+        PendingDeploymentSummary: { EndpointConfigName: NEW },
+        FailureReason: "Alarm a in ALARM",
+      }),
+      NEW,
+      REQUESTED_AT,
+    );
+    expect(judged.phase).toBe("failed");
+    expect(judged.reason).toBe(
+      `SageMaker is rolling the update to ${NEW} back on its own (FailureReason: Alarm a in ALARM)`,
+    );
+  });
+
   it("is not-started while the endpoint shows no change since the request", () => {
     expect(judgeEndpoint(endpoint(), NEW, REQUESTED_AT).phase).toBe("not-started");
   });
