@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { environmentResources } from "../environment.js";
+import { environmentResources, LEDGER_LOCK_ID } from "../environment.js";
 import { ConfigurationError, errorMessage, withContext } from "../errors.js";
 import type { Logger } from "../gh/logger.js";
 import { type Clock, isoTime, systemClock } from "./clock.js";
@@ -199,21 +199,7 @@ export async function runRelease(
 
   const now = s.clock.now();
   const record = newRecord(inputs, plan, releaseId, now);
-  const owner = randomUUID();
-  const lock: LockItem = {
-    environment,
-    releaseId: "#lock",
-    holder: releaseId,
-    digest: inputs.digest,
-    startedAt: record.startedAt,
-    heartbeatAt: record.startedAt,
-    owner,
-    detached: false,
-    runner: s.runner,
-  };
-  const taken = await drivers.ledger.acquireLock(lock);
-  if (!taken.acquired) throw refusal(environment, taken.holder);
-  await drivers.ledger.putRecord(record);
+  const owner = await lockFor(record, options, s);
   logger.info(`release ${releaseId}: ${environment} locked`);
   const ctx = newContext(record, owner, options, s, false);
   ctx.plan = plan;
@@ -278,6 +264,34 @@ export async function inspectLock(
     return undefined;
   }
   throw refusal(environment, (await ledger.readLock(environment)) ?? lock);
+}
+
+/**
+ * Takes the environment's lock for a new record, then writes the record: the lock's
+ * conditional write is what admits one release at a time. Returns the owner token the
+ * heartbeat and the release of the lock are checked against.
+ */
+export async function lockFor(
+  record: ReleaseRecord,
+  options: CoordinatorOptions,
+  s: Settings,
+): Promise<string> {
+  const owner = randomUUID();
+  const lock: LockItem = {
+    environment: record.environment,
+    releaseId: LEDGER_LOCK_ID,
+    holder: record.releaseId,
+    digest: record.digest,
+    startedAt: record.startedAt,
+    heartbeatAt: record.startedAt,
+    owner,
+    detached: false,
+    runner: s.runner,
+  };
+  const taken = await options.drivers.ledger.acquireLock(lock);
+  if (!taken.acquired) throw refusal(record.environment, taken.holder);
+  await options.drivers.ledger.putRecord(record);
+  return owner;
 }
 
 export function refusal(environment: string, lock: LockItem): ConfigurationError {

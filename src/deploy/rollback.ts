@@ -1,14 +1,13 @@
-import { randomUUID } from "node:crypto";
 import { environmentResources } from "../environment.js";
 import { ConfigurationError } from "../errors.js";
 import { isoTime } from "./clock.js";
-import type { LockItem, ReleaseRecord } from "./ledger.js";
+import type { ReleaseRecord } from "./ledger.js";
 import {
   type CoordinatorOptions,
   driveLocked,
   inspectLock,
+  lockFor,
   type ReleaseResult,
-  refusal,
   resume,
   settingsOf,
 } from "./release.js";
@@ -103,21 +102,7 @@ export async function rollbackEnvironment(
   delete record.bake;
   delete record.finishedAt;
 
-  const owner = randomUUID();
-  const lock: LockItem = {
-    environment,
-    releaseId: "#lock",
-    holder: releaseId,
-    digest: current.digest,
-    startedAt: record.startedAt,
-    heartbeatAt: record.startedAt,
-    owner,
-    detached: false,
-    runner: s.runner,
-  };
-  const taken = await drivers.ledger.acquireLock(lock);
-  if (!taken.acquired) throw refusal(environment, taken.holder);
-  await drivers.ledger.putRecord(record);
+  const owner = await lockFor(record, options, s);
   logger.info(`rolling back ${environment} from release ${current.releaseId} to ${target.label}`);
   return driveLocked(record, owner, options);
 }
