@@ -532,25 +532,28 @@ def list_service_deployments(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult(result)
 
 
-def describe_service_deployments(self: EC2ContainerServiceResponse) -> ActionResult:
-    arns = self._get_param("serviceDeploymentArns") or []
+def _describe_by_arn(self: EC2ContainerServiceResponse, param: str, noun: str, find, key: str) -> ActionResult:
+    """Describe* over 1-20 ARNs: the ones found, and a MISSING failure for each other (A8.9)."""
+    arns = self._get_param(param) or []
     if not arns or len(arns) > 20:
-        raise _invalid(f"serviceDeploymentArns must hold 1 to 20 ARNs, got {len(arns)}.")
+        raise _invalid(f"{param} must hold 1 to 20 ARNs, got {len(arns)}.")
     found, failures = [], []
     with LOCK:
         for arn in arns:
-            dep = _find_deployment(self, arn)
-            if dep is None:
+            item = find(self, arn)
+            if item is None:
                 failures.append(
-                    {
-                        "arn": arn,
-                        "reason": "MISSING",
-                        "detail": "no service deployment with this ARN in this account and region",
-                    }
+                    {"arn": arn, "reason": "MISSING", "detail": f"no {noun} with this ARN in this account and region"}
                 )
             else:
-                found.append(dep.describe())
-    return ActionResult({"serviceDeployments": found, "failures": failures})
+                found.append(item.describe())
+    return ActionResult({key: found, "failures": failures})
+
+
+def describe_service_deployments(self: EC2ContainerServiceResponse) -> ActionResult:
+    return _describe_by_arn(
+        self, "serviceDeploymentArns", "service deployment", _find_deployment, "serviceDeployments"
+    )
 
 
 def stop_service_deployment(self: EC2ContainerServiceResponse) -> ActionResult:
@@ -602,24 +605,7 @@ def continue_service_deployment(self: EC2ContainerServiceResponse) -> ActionResu
 
 
 def describe_service_revisions(self: EC2ContainerServiceResponse) -> ActionResult:
-    arns = self._get_param("serviceRevisionArns") or []
-    if not arns or len(arns) > 20:
-        raise _invalid(f"serviceRevisionArns must hold 1 to 20 ARNs, got {len(arns)}.")
-    found, failures = [], []
-    with LOCK:
-        for arn in arns:
-            rev = _find_revision(self, arn)
-            if rev is None:
-                failures.append(
-                    {
-                        "arn": arn,
-                        "reason": "MISSING",
-                        "detail": "no service revision with this ARN in this account and region",
-                    }
-                )
-            else:
-                found.append(rev.describe())
-    return ActionResult({"serviceRevisions": found, "failures": failures})
+    return _describe_by_arn(self, "serviceRevisionArns", "service revision", _find_revision, "serviceRevisions")
 
 
 # --------------------------------------------------------------------------
